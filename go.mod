@@ -1,0 +1,13 @@
+module github.com/warrenp2p/warren
+
+go 1.26
+
+// The JS reference peers live under interop/node_modules; they are not Go.
+ignore ./interop/node_modules
+
+require github.com/spf13/cobra v1.10.2
+
+require (
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/spf13/pflag v1.0.9 // indirect
+)
