@@ -120,3 +120,26 @@ func dh(local *keyPair, remote *remoteKey) ([pubLen]byte, bool) {
 	copy(out[:], q.Bytes())
 	return out, true
 }
+
+// DH is noise-curve-ed's Diffie-Hellman on Ed25519 keys: the clamped
+// secret scalar of priv (derived from its seed as Ed25519 signing does)
+// times the point remote, returned as a 32-byte point encoding. It fails
+// with ErrConfig for a malformed private key and ErrBadKey for a remote key
+// libsodium would reject (non-canonical, not on the curve, small order, or
+// outside the prime-order subgroup).
+func DH(priv ed25519.PrivateKey, remote []byte) ([32]byte, error) {
+	var kp keyPair
+	if !kp.setPrivate(priv) {
+		return [32]byte{}, ErrConfig
+	}
+	defer kp.wipe()
+	var rk remoteKey
+	if !rk.setBytes(remote) {
+		return [32]byte{}, ErrBadKey
+	}
+	out, ok := dh(&kp, &rk)
+	if !ok {
+		return [32]byte{}, ErrBadKey
+	}
+	return out, nil
+}
