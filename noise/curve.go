@@ -35,6 +35,16 @@ func (kp *keyPair) setPrivate(priv ed25519.PrivateKey) bool {
 	return true
 }
 
+// setSeed derives the key pair from a 32-byte Ed25519 seed.
+func (kp *keyPair) setSeed(seed []byte) {
+	digest := sha512.Sum512(seed)
+	defer clear(digest[:])
+	if _, err := kp.scalar.SetBytesWithClamping(digest[:32]); err != nil {
+		panic(err) // only for input that is not 32 bytes
+	}
+	copy(kp.pub[:], new(edwards25519.Point).ScalarBaseMult(&kp.scalar).Bytes())
+}
+
 // wipe clears the secret scalar.
 func (kp *keyPair) wipe() {
 	kp.scalar = edwards25519.Scalar{}
@@ -80,8 +90,9 @@ func (rk *remoteKey) setBytes(b []byte) bool {
 	if rk.pt.Equal(id) == 1 {
 		return false
 	}
+	// The point is public, so a variable-time multiplication is fine.
 	var q edwards25519.Point
-	q.ScalarMult(lMinusOne, &rk.pt)
+	q.VarTimeDoubleScalarBaseMult(lMinusOne, &rk.pt, edwards25519.NewScalar())
 	q.Add(&q, &rk.pt)
 	if q.Equal(id) != 1 {
 		return false

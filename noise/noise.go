@@ -312,16 +312,17 @@ func (h *Handshake) makeEphemeral() error {
 	if h.hasE {
 		return nil
 	}
-	priv := h.fixedE
-	if priv == nil {
-		var err error
-		if _, priv, err = ed25519.GenerateKey(rand.Reader); err != nil {
+	if h.fixedE != nil {
+		if !h.e.setPrivate(h.fixedE) {
+			return ErrConfig
+		}
+	} else {
+		var seed [ed25519.SeedSize]byte
+		if _, err := rand.Read(seed[:]); err != nil {
 			return err
 		}
-		defer clear(priv)
-	}
-	if !h.e.setPrivate(priv) {
-		return ErrConfig
+		h.e.setSeed(seed[:])
+		clear(seed[:])
 	}
 	h.hasE = true
 	return nil
