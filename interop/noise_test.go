@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -251,3 +252,65 @@ func TestInteropNoiseXX(t *testing.T) { testNoiseInterop(t, noise.XX) }
 // TestInteropNoiseIK runs the IK handshake between Go and noise-handshake
 // in both roles, with payloads on every message.
 func TestInteropNoiseIK(t *testing.T) { testNoiseInterop(t, noise.IK) }
+
+// TestInteropNoiseRejects checks that each implementation rejects a
+// handshake the other one cannot complete: a prologue mismatch (Go fails
+// on the JS reply) and an IK initiator with the wrong responder key (JS
+// fails on the Go message), plus a tampered final message from Go.
+func TestInteropNoiseRejects(t *testing.T) {
+	env := Require(t)
+
+	t.Run("PrologueMismatch_GoRejects", func(t *testing.T) {
+		hs, err := noise.New(noise.Config{Initiator: true, StaticKey: ed25519.NewKeyFromSeed(randomSeed(t)), Prologue: []byte("go")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := env.Start(t, "noise.js", "XX", "responder", hex.EncodeToString(randomSeed(t)), "--prologue", hex.EncodeToString([]byte("js")))
+		p.Expect(t, "pub ")
+		msg, err := hs.WriteMessage(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(p.Stdin, "%x\n", msg)
+		p.Expect(t, "payload ")
+		if _, err := hs.ReadMessage(unhex(t, p.Expect(t, "msg "))); !errors.Is(err, noise.ErrDecrypt) {
+			t.Fatalf("Go read the JS reply under another prologue: %v", err)
+		}
+	})
+
+	t.Run("IKWrongKey_JSRejects", func(t *testing.T) {
+		hs, err := noise.New(noise.Config{Pattern: noise.IK, Initiator: true, StaticKey: ed25519.NewKeyFromSeed(randomSeed(t)),
+			RemoteStatic: ed25519.NewKeyFromSeed(randomSeed(t)).Public().(ed25519.PublicKey)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := env.Start(t, "noise.js", "IK", "responder", hex.EncodeToString(randomSeed(t)))
+		p.Expect(t, "pub ")
+		msg, err := hs.WriteMessage([]byte("hello"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(p.Stdin, "%x\n", msg)
+		p.Expect(t, "error ")
+	})
+
+	t.Run("TamperedFinal_JSRejects", func(t *testing.T) {
+		jsSeed := randomSeed(t)
+		hs, err := noise.New(noise.Config{Initiator: true, StaticKey: ed25519.NewKeyFromSeed(randomSeed(t))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := env.Start(t, "noise.js", "XX", "responder", hex.EncodeToString(jsSeed))
+		p.Expect(t, "pub ")
+		msg, _ := hs.WriteMessage(nil)
+		fmt.Fprintf(p.Stdin, "%x\n", msg)
+		p.Expect(t, "payload ")
+		if _, err := hs.ReadMessage(unhex(t, p.Expect(t, "msg "))); err != nil {
+			t.Fatal(err)
+		}
+		msg, _ = hs.WriteMessage([]byte("final"))
+		msg[len(msg)-1] ^= 1
+		fmt.Fprintf(p.Stdin, "%x\n", msg)
+		p.Expect(t, "error ")
+	})
+}
