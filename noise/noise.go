@@ -73,8 +73,8 @@ type Config struct {
 	// Initiator is true for the side that sends the first message.
 	Initiator bool
 	// StaticKey is this side's long-term 64-byte Ed25519 private key
-	// (seed || public key, as crypto/ed25519 and libsodium lay it out).
-	// Required.
+	// (seed || public key, as crypto/ed25519 and libsodium lay it out);
+	// the public half must match the seed. Required.
 	StaticKey ed25519.PrivateKey
 	// RemoteStatic is the responder's public key, required for the IK
 	// initiator and ignored otherwise.
