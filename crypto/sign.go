@@ -48,7 +48,9 @@ func KeyPairFromSeed(seed []byte) (KeyPair, error) {
 		return KeyPair{}, ErrSeedSize
 	}
 	sec := ed25519.NewKeyFromSeed(seed)
-	return KeyPair{PublicKey: ed25519.PublicKey(sec[SeedSize:]), SecretKey: sec}, nil
+	pub := make(ed25519.PublicKey, PublicKeySize)
+	copy(pub, sec[SeedSize:])
+	return KeyPair{PublicKey: pub, SecretKey: sec}, nil
 }
 
 // ValidateKeyPair reports whether the public key is the one stored in the
@@ -77,7 +79,8 @@ func Verify(message, signature []byte, publicKey ed25519.PublicKey) bool {
 	if len(signature) != SignatureSize || len(publicKey) != PublicKeySize {
 		return false
 	}
-	// S must be below the group order; crypto/ed25519 checks that too.
+	// libsodium's extra checks. crypto/ed25519 already requires S to be
+	// below the group order, as libsodium does.
 	if hasSmallOrder(signature[:32]) {
 		return false
 	}

@@ -22,8 +22,9 @@ type TreeNode struct {
 	Hash  [32]byte
 }
 
-// leafInline is the largest leaf hashed from one stack buffer (one BLAKE2b block) with
-// blake2b.Sum256; longer leaves are streamed through a pooled hasher.
+// leafInline is the largest leaf that fits, with its 9-byte prefix, in one
+// BLAKE2b block; such leaves are hashed from a stack buffer with
+// blake2b.Sum256, longer ones are streamed through a pooled hasher.
 const leafInline = 119
 
 // LeafHash returns the hash of a block of data, as hypercore-crypto data():
