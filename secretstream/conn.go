@@ -480,24 +480,29 @@ func (c *Conn) fill(n int) error {
 		return nil
 	}
 	const start = headroom + 1
-	if len(c.rb)-c.r < n {
-		if len(c.rb)-start < n {
-			size := 2 * n
-			if size > MaxFrameSize+3 {
-				size = MaxFrameSize + 3
+	for c.w-c.r < n {
+		if c.w == len(c.rb) {
+			if c.r > start {
+				// Move the partial data to the front.
+				c.w = start + copy(c.rb[start:], c.rb[c.r:c.w])
+				c.r = start
+				continue
 			}
-			if size < n {
+			// Grow with the data that actually arrives, not with what a
+			// length prefix claims, so a peer cannot make us allocate
+			// 16 MiB with three bytes.
+			size := 2 * (len(c.rb) - start)
+			if size < 64<<10 {
+				size = 64 << 10
+			}
+			if size > n && len(c.rb)-start >= 256<<10 {
 				size = n
 			}
 			nb := make([]byte, start+size)
 			c.w = start + copy(nb[start:], c.rb[c.r:c.w])
+			c.r = start
 			c.rb = nb
-		} else {
-			c.w = start + copy(c.rb[start:], c.rb[c.r:c.w])
 		}
-		c.r = start
-	}
-	for c.w-c.r < n {
 		m, err := c.raw.Read(c.rb[c.w:])
 		if m > 0 {
 			c.w += m
@@ -529,6 +534,10 @@ func (c *Conn) readFrame() ([]byte, error) {
 			}
 			return nil, err
 		}
+	}
+	if c.r == c.w && len(c.rb) > 4<<20 {
+		c.rb = make([]byte, headroom+1+64<<10) // let go of a huge frame's buffer
+		c.r, c.w = headroom+1, headroom+1
 	}
 	for {
 		if err := c.fill(3); err != nil {

@@ -352,7 +352,8 @@ func TestHandshakeContext(t *testing.T) {
 func TestKeepAliveAndTimeout(t *testing.T) {
 	// The client sends keepalives; the server's idle timeout never fires,
 	// and the empty frames never show up as data.
-	c, s := handshakePair(t, &Config{KeepAlive: 10 * time.Millisecond}, &Config{Timeout: 80 * time.Millisecond})
+	// (Generous ratios: CI machines stall timers for hundreds of ms.)
+	c, s := handshakePair(t, &Config{KeepAlive: 20 * time.Millisecond}, &Config{Timeout: time.Second})
 	done := make(chan error, 1)
 	go func() {
 		m, err := s.ReadMessage()
@@ -361,7 +362,11 @@ func TestKeepAliveAndTimeout(t *testing.T) {
 		}
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
+	// Empty frames arrived in the meantime (and were not delivered).
+	if got := time.Duration(s.lastRecv.Load()); got < time.Second {
+		t.Fatalf("last receive at %v: no keepalives seen", got)
+	}
 	c.WriteMessage([]byte("data"))
 	if err := <-done; err != nil {
 		t.Fatal(err)
