@@ -219,7 +219,11 @@ func TestTamperEveryByte(t *testing.T) {
 		ref := transcript(t, p, nil, true)
 		for k, msg := range ref.msgs {
 			for j := range msg {
-				for _, bit := range []byte{0x01, 0x80} {
+				bits := []byte{0x01}
+				if j%32 == 31 { // also the sign bit of any key here
+					bits = append(bits, 0x80)
+				}
+				for _, bit := range bits {
 					at, err := replay(t, p, k, func(m []byte) []byte { m[j] ^= bit; return m })
 					if at < 0 || at > detectBy(p, k) {
 						t.Fatalf("%v: flipping bit %#x of byte %d of message %d went unnoticed (failed at %d: %v)", p, bit, j, k, at, err)
