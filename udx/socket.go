@@ -1,0 +1,316 @@
+package udx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+)
+
+// Errors returned by sockets and streams.
+var (
+	ErrClosed        = fmt.Errorf("udx: %w", net.ErrClosed)
+	ErrStreamIDInUse = errors.New("udx: stream id already in use")
+	ErrNotConnected  = errors.New("udx: stream not connected")
+	ErrConnected     = errors.New("udx: stream already connected")
+	ErrWriteClosed   = errors.New("udx: write after end")
+	ErrReset         = errors.New("udx: stream destroyed by remote")
+	ErrTimeout       = errors.New("udx: stream timed out (no acks)")
+	ErrBadAddress    = errors.New("udx: invalid remote address")
+	ErrOtherUDX      = errors.New("udx: socket belongs to another UDX instance")
+	ErrRelay         = errors.New("udx: stream is already relaying or destination closed")
+	ErrChanging      = errors.New("udx: remote change already in progress")
+)
+
+// Config configures a UDX instance. The zero value is ready to use.
+type Config struct {
+	// Logger receives debug logs; nil means silent.
+	Logger *slog.Logger
+	// DatagramQueue is how many received datagrams wait for ReadFrom
+	// before new ones are dropped; 0 means 1024.
+	DatagramQueue int
+	// NoBatch turns off recvmmsg/sendmmsg and GSO/GRO (Linux).
+	NoBatch bool
+}
+
+// UDX is an instance holding the stream id table shared by its sockets,
+// so a stream can move between sockets of one instance (ChangeRemote).
+type UDX struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.RWMutex
+	streams map[uint32]*Stream
+}
+
+// New returns a UDX instance.
+func New(cfg *Config) *UDX {
+	u := &UDX{streams: make(map[uint32]*Stream)}
+	if cfg != nil {
+		u.cfg = *cfg
+	}
+	u.log = u.cfg.Logger
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
+	if u.cfg.DatagramQueue <= 0 {
+		u.cfg.DatagramQueue = 1024
+	}
+	return u
+}
+
+func (u *UDX) lookup(id uint32) *Stream {
+	u.mu.RLock()
+	s := u.streams[id]
+	u.mu.RUnlock()
+	return s
+}
+
+func (u *UDX) register(s *Stream) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.streams[s.id]; ok {
+		return ErrStreamIDInUse
+	}
+	u.streams[s.id] = s
+	return nil
+}
+
+func (u *UDX) unregister(s *Stream) {
+	u.mu.Lock()
+	if u.streams[s.id] == s {
+		delete(u.streams, s.id)
+	}
+	u.mu.Unlock()
+}
+
+// Listen binds a new socket of this instance. network is "udp", "udp4" or
+// "udp6"; address is host:port (port 0 picks one).
+func (u *UDX) Listen(network, address string) (*Socket, error) {
+	ua, err := net.ResolveUDPAddr(network, address)
+	if err != nil {
+		return nil, err
+	}
+	c, err := net.ListenUDP(network, ua)
+	if err != nil {
+		return nil, err
+	}
+	v6 := c.LocalAddr().(*net.UDPAddr).IP.To4() == nil
+	var bc batchConn = &plainConn{c: c, v6: v6}
+	if !u.cfg.NoBatch {
+		bc = newBatchConn(c, v6)
+	}
+	return u.newSocket(bc), nil
+}
+
+func (u *UDX) newSocket(bc batchConn) *Socket {
+	s := &Socket{
+		u:      u,
+		conn:   bc,
+		dgrams: make(chan Datagram, u.cfg.DatagramQueue),
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go s.readLoop()
+	return s
+}
+
+// Listen binds a socket on a fresh UDX instance.
+func Listen(network, address string) (*Socket, error) {
+	return New(nil).Listen(network, address)
+}
+
+// Datagram is a UDP datagram received on a socket that was not a packet
+// of one of its streams.
+type Datagram struct {
+	Data []byte
+	From netip.AddrPort
+}
+
+// Socket is one UDP socket carrying datagrams and UDX streams. Its reader
+// goroutine runs until Close.
+type Socket struct {
+	u    *UDX
+	conn batchConn
+
+	dgrams    chan Datagram
+	ttlMu     sync.Mutex
+	closeOnce sync.Once
+	closed    chan struct{}
+	done      chan struct{}
+
+	// counters
+	PacketsDropped atomic.Uint64 // datagrams dropped because the queue was full
+}
+
+// UDX returns the instance the socket belongs to.
+func (s *Socket) UDX() *UDX { return s.u }
+
+// LocalAddr returns the bound address.
+func (s *Socket) LocalAddr() netip.AddrPort { return s.conn.localAddr() }
+
+// SetTTL sets the IP TTL (hop limit) of outgoing packets.
+func (s *Socket) SetTTL(ttl int) error { return s.conn.setTTL(ttl) }
+
+// TTL returns the current IP TTL.
+func (s *Socket) TTL() (int, error) { return s.conn.ttl() }
+
+// WriteTo sends one datagram.
+func (s *Socket) WriteTo(b []byte, to netip.AddrPort) error {
+	if isClosed(s.closed) {
+		return ErrClosed
+	}
+	if !to.IsValid() || to.Port() == 0 {
+		return ErrBadAddress
+	}
+	return s.conn.writeBatch([]message{{buf: b, addr: to}})
+}
+
+// SendTTL sends one datagram with a TTL for this packet only, as hole
+// punching does with low-TTL probes.
+func (s *Socket) SendTTL(b []byte, to netip.AddrPort, ttl int) error {
+	s.ttlMu.Lock()
+	defer s.ttlMu.Unlock()
+	old, err := s.conn.ttl()
+	if err != nil {
+		return err
+	}
+	if err := s.conn.setTTL(ttl); err != nil {
+		return err
+	}
+	err = s.WriteTo(b, to)
+	if rerr := s.conn.setTTL(old); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// ReadFrom waits for the next datagram that is not a stream packet.
+func (s *Socket) ReadFrom(ctx context.Context) (Datagram, error) {
+	select {
+	case d := <-s.dgrams:
+		return d, nil
+	default:
+	}
+	select {
+	case d := <-s.dgrams:
+		return d, nil
+	case <-s.closed:
+		return Datagram{}, ErrClosed
+	case <-ctx.Done():
+		return Datagram{}, ctx.Err()
+	}
+}
+
+// Close closes the socket, ends its reader and closes every stream still
+// using it.
+func (s *Socket) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		err = s.conn.close()
+		<-s.done
+		s.u.mu.RLock()
+		var mine []*Stream
+		for _, st := range s.u.streams {
+			mine = append(mine, st)
+		}
+		s.u.mu.RUnlock()
+		for _, st := range mine {
+			st.socketClosed(s)
+		}
+	})
+	return err
+}
+
+func (s *Socket) send(ms []message) {
+	if len(ms) == 0 {
+		return
+	}
+	_ = s.conn.writeBatch(ms)
+}
+
+// readLoop is the socket's one reader goroutine.
+func (s *Socket) readLoop() {
+	defer close(s.done)
+	const batch = 64
+	ms := make([]message, batch)
+	bufSize := maxDatagram
+	if g, ok := s.conn.(interface{ readBufSize() int }); ok {
+		bufSize = g.readBufSize()
+	}
+	for i := range ms {
+		ms[i].buf = make([]byte, bufSize)
+	}
+	var touched []*Stream
+	var pkt Packet
+	for {
+		n, err := s.conn.readBatch(ms)
+		if err != nil {
+			if isClosed(s.closed) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // e.g. ICMP port unreachable reported on a later read
+		}
+		for i := 0; i < n; i++ {
+			m := &ms[i]
+			data := m.buf[:m.n]
+			seg := m.seg
+			if seg <= 0 || seg >= len(data) {
+				seg = len(data)
+			}
+			for len(data) > 0 {
+				k := min(seg, len(data))
+				if st := s.dispatch(data[:k], m.addr, &pkt); st != nil && !contains(touched, st) {
+					touched = append(touched, st)
+				}
+				data = data[k:]
+			}
+		}
+		for i, st := range touched {
+			st.afterBatch()
+			touched[i] = nil
+		}
+		touched = touched[:0]
+	}
+}
+
+// dispatch routes one datagram: a packet of a known stream goes to that
+// stream, anything else to the datagram queue.
+func (s *Socket) dispatch(b []byte, from netip.AddrPort, pkt *Packet) *Stream {
+	if IsUDX(b) {
+		if st := s.u.lookup(binaryID(b)); st != nil {
+			if err := pkt.Decode(b); err != nil {
+				return nil // malformed stream packet: dropped
+			}
+			if st.receive(s, from, pkt, b) {
+				return st
+			}
+			return nil
+		}
+	}
+	d := Datagram{Data: append([]byte(nil), b...), From: from}
+	select {
+	case s.dgrams <- d:
+	default:
+		s.PacketsDropped.Add(1)
+	}
+	return nil
+}
+
+func binaryID(b []byte) uint32 {
+	return uint32(b[4]) | uint32(b[5])<<8 | uint32(b[6])<<16 | uint32(b[7])<<24
+}
+
+func contains(list []*Stream, s *Stream) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
