@@ -49,6 +49,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -109,7 +110,7 @@ func probe() error {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	defer func() { _ = ipCmd("", "netns del "+ns) }()
-	if err := ipCmd(ns, "link add name a type veth peer name b", "link add name br0 type bridge"); err != nil {
+	if err := ipCmd(ns, "link add name a type veth peer name b", "link add name br0 type bridge forward_delay 0"); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if err := nft(ns, "table ip probe {\n chain post { type nat hook postrouting priority srcnat; policy accept; oifname \"a\" masquerade fully-random\n }\n}\n"); err != nil {
@@ -190,6 +191,7 @@ type Lab struct {
 	nextPub int // next host part on PublicNet
 	nextLAN int // next default NAT LAN number
 	nextTap int // next bridge port number
+	nextIdx int // next interface index for veth ends
 	closed  bool
 }
 
@@ -206,6 +208,7 @@ func New(tb testing.TB) *Lab {
 		nextPub: 2,
 		nextLAN: 1,
 		nextTap: 1,
+		nextIdx: 10,
 	}
 	tb.Cleanup(func() {
 		if err := l.Close(); err != nil {
@@ -216,7 +219,7 @@ func New(tb testing.TB) *Lab {
 	if err := l.addNS(l.pub); err != nil {
 		tb.Fatalf("netlab: %v", err)
 	}
-	if err := ipCmd(l.pub, "link set dev lo up", "link add name br0 type bridge", "link set dev br0 up"); err != nil {
+	if err := ipCmd(l.pub, "link set dev lo up", "link add name br0 type bridge forward_delay 0", "link set dev br0 up"); err != nil {
 		tb.Fatalf("netlab: public segment: %v", err)
 	}
 	return l
@@ -246,6 +249,19 @@ func (l *Lab) addNS(ns string) error {
 	}
 	l.nss = append(l.nss, ns)
 	return ipCmd(ns, "link set dev lo up")
+}
+
+// veth creates a veth pair: name1 in namespace ns1, name2 in ns2. Each
+// end gets an interface index unique in the lab: an end whose index equals
+// its peer's (likely when both are the first device of fresh namespaces)
+// makes the kernel treat its carrier change as non-urgent, leaving the
+// link dead for up to a second.
+func (l *Lab) veth(ns1, name1, ns2, name2 string) error {
+	l.mu.Lock()
+	i := l.nextIdx
+	l.nextIdx += 2
+	l.mu.Unlock()
+	return ipCmd(ns1, fmt.Sprintf("link add name %s index %d type veth peer name %s index %d netns %s", name1, i, name2, i+1, ns2))
 }
 
 // Close stops every impairment forwarder and deletes every namespace of
@@ -378,13 +394,13 @@ func (l *Lab) AddHost(name string, cfg HostConfig) (*Host, error) {
 	}
 	// The link namespace: "lh" faces the host's eth0, "lu" the uplink, and
 	// br0 joins them until SetNetem puts a forwarder in its place.
-	if err := ipCmd(h.ns, "link add name eth0 type veth peer name lh netns "+h.link); err != nil {
+	if err := l.veth(h.ns, "eth0", h.link, "lh"); err != nil {
 		return nil, err
 	}
 
 	if cfg.NAT == NoNAT {
 		h.Addr = h.PublicIP
-		if err := ipCmd(h.link, "link add name lu type veth peer name "+tap+" netns "+l.pub); err != nil {
+		if err := l.veth(h.link, "lu", l.pub, tap); err != nil {
 			return nil, err
 		}
 		if err := ipCmd(l.pub, "link set dev "+tap+" master br0", "link set dev "+tap+" up"); err != nil {
@@ -410,13 +426,13 @@ func (l *Lab) AddHost(name string, cfg HostConfig) (*Host, error) {
 		if err := l.addNS(h.router); err != nil {
 			return nil, err
 		}
-		if err := ipCmd(h.router, "link add name eth0 type veth peer name "+tap+" netns "+l.pub); err != nil {
+		if err := l.veth(h.router, "eth0", l.pub, tap); err != nil {
 			return nil, err
 		}
 		if err := ipCmd(l.pub, "link set dev "+tap+" master br0", "link set dev "+tap+" up"); err != nil {
 			return nil, err
 		}
-		if err := ipCmd(h.link, "link add name lu type veth peer name lan0 netns "+h.router); err != nil {
+		if err := l.veth(h.link, "lu", h.router, "lan0"); err != nil {
 			return nil, err
 		}
 		if err := ipCmd(h.router,
@@ -442,7 +458,7 @@ func (l *Lab) AddHost(name string, cfg HostConfig) (*Host, error) {
 		}
 	}
 	if err := ipCmd(h.link,
-		"link add name br0 type bridge",
+		"link add name br0 type bridge forward_delay 0",
 		"link set dev lh master br0",
 		"link set dev lu master br0",
 		"link set dev lh up",
@@ -452,6 +468,21 @@ func (l *Lab) AddHost(name string, cfg HostConfig) (*Host, error) {
 	}
 	if cfg.Firewall && cfg.NAT == NoNAT {
 		if err := nft(h.ns, hostFirewall); err != nil {
+			return nil, err
+		}
+	}
+	waits := []struct {
+		ns    string
+		names []string
+	}{{h.ns, []string{"eth0"}}, {h.link, []string{"lh", "lu"}}, {l.pub, []string{tap}}}
+	if h.router != "" {
+		waits = append(waits, struct {
+			ns    string
+			names []string
+		}{h.router, []string{"eth0", "lan0"}})
+	}
+	for _, w := range waits {
+		if err := waitRunning(w.ns, w.names...); err != nil {
 			return nil, err
 		}
 	}
@@ -485,6 +516,30 @@ func natRules(cfg HostConfig) string {
 	}
 	b.WriteString("}\n")
 	return b.String()
+}
+
+// waitRunning waits until the named interfaces of namespace ns are
+// operationally up, so the first packet a test sends is not lost.
+func waitRunning(ns string, names ...string) error {
+	return runIn(ns, func() error {
+		deadline := time.Now().Add(5 * time.Second)
+		for _, name := range names {
+			for {
+				ifi, err := net.InterfaceByName(name)
+				if err != nil {
+					return fmt.Errorf("netlab: %s in %s: %w", name, ns, err)
+				}
+				if ifi.Flags&net.FlagRunning != 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					return fmt.Errorf("netlab: %s in %s is not up after 5s", name, ns)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}
+		return nil
+	})
 }
 
 // cmdTimeout bounds every ip and nft invocation.
