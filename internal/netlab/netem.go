@@ -35,9 +35,9 @@ import (
 //   - Limit caps the frames waiting in the forwarder (default 1000, like
 //     netem); frames beyond it are dropped.
 //
-// A frame is what the kernel hands to the link: a UDP GSO batch or a TSO
-// segment train counts as one frame, as it would for netem. Programs that
-// use UDP_SEGMENT should turn it off in lossy-link tests.
+// Impairments act on datagrams: a UDP GSO batch (UDP_SEGMENT) reaching an
+// impaired link is first cut into its datagrams, as a NIC would cut it
+// before the wire. A TCP TSO train still counts as one frame.
 type Netem struct {
 	Delay     time.Duration
 	Jitter    time.Duration
@@ -303,15 +303,17 @@ func (d *direction) readLoop() {
 			d.send(frame)
 			continue
 		}
-		if p.loss > 0 && rand.Float64() < p.loss {
-			continue
-		}
-		copies := 1
-		if p.duplicate > 0 && rand.Float64() < p.duplicate {
-			copies = 2
-		}
-		for range copies {
-			d.schedule(frame, p)
+		for _, fr := range splitUDPGSO(frame) {
+			if p.loss > 0 && rand.Float64() < p.loss {
+				continue
+			}
+			copies := 1
+			if p.duplicate > 0 && rand.Float64() < p.duplicate {
+				copies = 2
+			}
+			for range copies {
+				d.schedule(fr, p)
+			}
 		}
 	}
 }

@@ -468,3 +468,34 @@ func TestAddHostErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestNetemBehindNAT(t *testing.T) {
+	t.Parallel()
+	lab := New(t)
+	n := lab.Host("n", HostConfig{NAT: EndpointIndependent})
+	p := lab.Host("p", HostConfig{})
+	cn, cp := listen(t, n), listen(t, p)
+	if err := n.SetNetem(Netem{Delay: 10 * time.Millisecond, Jitter: time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	send(t, cn, addrOf(cp), "hi")
+	_, src, ok := recvWithin(t, cp, 2*time.Second)
+	if !ok || src.Addr() != n.PublicIP {
+		t.Fatalf("public host got ok=%v from %v, want from %v", ok, src, n.PublicIP)
+	}
+	best := time.Duration(1<<63 - 1)
+	for range 5 {
+		t0 := time.Now()
+		send(t, cn, addrOf(cp), "ping")
+		if _, _, ok := recvWithin(t, cp, 2*time.Second); !ok {
+			t.Fatal("ping lost")
+		}
+		send(t, cp, src, "pong")
+		expect(t, cn, "pong", addrOf(cp))
+		best = min(best, time.Since(t0))
+	}
+	t.Logf("min RTT through the NAT with 10±1ms each way: %v", best)
+	if best < 18*time.Millisecond || best > 100*time.Millisecond {
+		t.Fatalf("RTT %v, want about 20ms", best)
+	}
+}
