@@ -155,7 +155,7 @@ func TestNetemSplitsGSO(t *testing.T) {
 	a := lab.Host("a", HostConfig{})
 	b := lab.Host("b", HostConfig{})
 	ca, cb := listen(t, a), listen(t, b)
-	_ = cb.SetReadBuffer(4 << 20)
+	bigBuffer(t, cb)
 	if err := a.SetNetem(Netem{Loss: 50}); err != nil {
 		t.Fatal(err)
 	}

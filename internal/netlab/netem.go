@@ -75,6 +75,12 @@ func (h *Host) SetNetemEach(out, in Netem) error {
 	}
 	h.linkMu.Lock()
 	defer h.linkMu.Unlock()
+	h.lab.mu.Lock()
+	closed := h.lab.closed
+	h.lab.mu.Unlock()
+	if closed {
+		return errLabClosed
+	}
 	if h.fwd == nil {
 		if po.zero && pi.zero {
 			return nil
@@ -295,7 +301,10 @@ func (d *direction) readLoop() {
 			if errors.Is(err, os.ErrClosed) {
 				return
 			}
-			continue // a transient error (e.g. ENETDOWN) loses one frame
+			// A transient error (e.g. ENETDOWN) loses a frame; pause so a
+			// lasting one does not spin.
+			time.Sleep(time.Millisecond)
+			continue
 		}
 		frame := buf[:n]
 		p := d.params.Load()

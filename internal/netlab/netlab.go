@@ -79,6 +79,8 @@ var ErrBadName = errors.New("netlab: bad host name")
 // ErrFull reports that a lab ran out of addresses on a segment.
 var ErrFull = errors.New("netlab: no addresses left")
 
+var errLabClosed = errors.New("netlab: lab is closed")
+
 // namePrefix starts every namespace a lab creates.
 const namePrefix = "wl"
 
@@ -242,7 +244,7 @@ func (l *Lab) addNS(ns string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		return errors.New("lab is closed")
+		return errLabClosed
 	}
 	if err := ipCmd("", "netns add "+ns); err != nil {
 		return err
@@ -360,7 +362,7 @@ func (l *Lab) AddHost(name string, cfg HostConfig) (*Host, error) {
 	}
 	if l.closed {
 		l.mu.Unlock()
-		return nil, errors.New("netlab: lab is closed")
+		return nil, errLabClosed
 	}
 	pubHost := l.nextPub
 	l.nextPub++

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // recvWithin reads one datagram from c, waiting at most d; ok is false on
@@ -42,6 +44,22 @@ func listen(t *testing.T, h *Host) *net.UDPConn {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// bigBuffer gives c an 8 MiB receive buffer, beyond net.core.rmem_max
+// (the tests run as root), so a briefly descheduled reader loses nothing.
+func bigBuffer(t *testing.T, c *net.UDPConn) {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+	}); err != nil || serr != nil {
+		t.Fatalf("SO_RCVBUFFORCE: %v %v", err, serr)
+	}
 }
 
 func addrOf(c *net.UDPConn) netip.AddrPort {
@@ -185,7 +203,7 @@ func TestFirewall(t *testing.T) {
 // received in arrival order, waiting until idle for quiet.
 func blast(t *testing.T, from, to *net.UDPConn, count int, size int, quiet time.Duration) []uint32 {
 	t.Helper()
-	_ = to.SetReadBuffer(4 << 20)
+	bigBuffer(t, to)
 	var got []uint32
 	var wg sync.WaitGroup
 	wg.Add(1)
