@@ -24,9 +24,10 @@
 //     get 11.0.0.2, 11.0.0.3, ... in creation order. The range deliberately
 //     is not private or reserved: hyperdht ignores "bogon" addresses when
 //     choosing where to connect, so a public segment in 10/8 or a TEST-NET
-//     would not behave like the Internet. Nothing leaves the lab: no
-//     namespace has a route other than to its own subnets (hosts behind a NAT
-//     have a default route to their router, which has none).
+//     would not behave like the Internet. (11/8 belongs to a real network,
+//     but nothing leaves the lab: no namespace has a route other than to its
+//     own subnets; hosts behind a NAT have a default route to their router,
+//     which has none.)
 //   - NAT LANs: 192.168.N.0/24 for the N-th NAT host of the lab (N from 1),
 //     unless [HostConfig.LAN] names another /24 (two LANs may then share a
 //     range, as home networks do). The router is .1, the host .2.
