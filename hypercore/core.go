@@ -1,0 +1,779 @@
+// Package hypercore is a signed, append-only log: the Go counterpart of npm
+// hypercore 11. Blocks are hashed into a Merkle tree laid out in flat-tree
+// order; the writer signs the tree's roots, so any reader holding only the
+// core key can verify every block it receives, one proof at a time.
+//
+// A Core lives in one data directory backed by pebble. Appends and truncates
+// are single synced batches: a crash loses at most the write that had not
+// returned yet, never the consistency of the core.
+//
+// Proofs (Core.Proof, Core.Apply) and their wire codecs (DataCodec,
+// RequestCodec) are byte-compatible with hypercore 11, and so are keys,
+// discovery keys, manifests, signatures and block encryption.
+package hypercore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/flattree"
+)
+
+// Errors of the core API.
+var (
+	ErrNotFound     = errors.New("hypercore: no core stored in this directory")
+	ErrKeyMismatch  = errors.New("hypercore: stored core has a different key")
+	ErrNotWritable  = errors.New("hypercore: core is not writable")
+	ErrClosed       = errors.New("hypercore: core is closed")
+	ErrNotAvailable = errors.New("hypercore: block not available locally")
+	ErrBlockTooBig  = errors.New("hypercore: block exceeds the maximum block size")
+	ErrTruncated    = errors.New("hypercore: snapshot was truncated")
+	ErrForkMismatch = errors.New("hypercore: proof is for another fork")
+)
+
+// MaxBlockSize is the largest block Append accepts (hypercore's
+// MAX_SUGGESTED_BLOCK_SIZE).
+const MaxBlockSize = 15 << 20
+
+// Options configure Open. The zero value creates a new writable core with a
+// fresh key pair and the default version 1 manifest, unencrypted.
+type Options struct {
+	// KeyPair signs appends. Nil with Key also nil means: generate one.
+	KeyPair *crypto.KeyPair
+	// Key opens a read-only core by key, or checks the key of a stored one.
+	Key []byte
+	// Manifest replaces the default manifest (one signer, KeyPair).
+	Manifest *Manifest
+	// Compat makes a compat core: its key is the signer's public key and it
+	// signs the legacy signable, as hypercore does without a manifest.
+	Compat bool
+	// EncryptionKey turns on default block encryption (32 bytes).
+	EncryptionKey []byte
+	// IsBlockKey says EncryptionKey is already the derived block key.
+	IsBlockKey bool
+	// UserData is stored when the core is created.
+	UserData map[string][]byte
+	// NoCreate makes Open fail with ErrNotFound when the directory holds
+	// no core.
+	NoCreate bool
+}
+
+// Core is an open hypercore. It is safe for concurrent use.
+type Core struct {
+	mu         sync.RWMutex
+	st         *store
+	key        [32]byte
+	dkey       [32]byte
+	manifest   *Manifest
+	verifier   *verifier
+	keyPair    *crypto.KeyPair
+	enc        *blockEncryption
+	t          *tree
+	contiguous uint64
+	pages      map[uint64][]byte
+	changed    chan struct{}
+	closed     bool
+	refs       int
+	// closedHandle is set once Close was called on the Core itself.
+	closedHandle bool
+	// truncations lists the cuts made while open, for snapshots.
+	truncations []truncation
+}
+
+// Open opens the core stored in dir, creating it as opts says when the
+// directory holds none. Only one Open of a directory can be live at a time.
+func Open(dir string, opts Options) (*Core, error) {
+	st, err := openStore(dir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := open(st, opts)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func open(st *store, opts Options) (*Core, error) {
+	c := &Core{st: st, pages: map[uint64][]byte{}, changed: make(chan struct{}), refs: 1}
+	raw, ok, err := st.get([]byte{keyAuth})
+	if err != nil {
+		return nil, err
+	}
+	var auth authRecord
+	if ok {
+		if auth, err = decodeAuth(raw); err != nil {
+			return nil, err
+		}
+		if opts.Key != nil && !bytes.Equal(opts.Key, auth.key[:]) {
+			return nil, ErrKeyMismatch
+		}
+		if auth.manifest == nil && opts.Manifest != nil {
+			if opts.Manifest.Hash() != auth.key && !opts.Manifest.isCompat(auth.key[:]) {
+				return nil, fmt.Errorf("%w: manifest does not match the key", ErrManifest)
+			}
+			auth.manifest = opts.Manifest
+		}
+	} else {
+		if opts.NoCreate {
+			return nil, ErrNotFound
+		}
+		if auth, err = newAuth(opts); err != nil {
+			return nil, err
+		}
+		b := st.db.NewBatch()
+		b.Set([]byte{keyAuth}, encodeAuth(auth), nil)
+		b.Set([]byte{keyHead}, encodeHead(headRecord{}), nil)
+		for k, v := range opts.UserData {
+			b.Set(append([]byte{keyUserData}, k...), v, nil)
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return nil, err
+		}
+	}
+	c.key = auth.key
+	c.dkey = crypto.DiscoveryKey(c.key[:])
+	c.keyPair = auth.keyPair
+	c.setManifest(auth.manifest)
+
+	hb, ok, err := st.get([]byte{keyHead})
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: head missing", ErrCorrupt)
+	}
+	head, err := decodeHead(hb)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := rootsAt(st, head.length)
+	if err != nil {
+		return nil, fmt.Errorf("%w: roots of length %d: %v", ErrCorrupt, head.length, err)
+	}
+	c.t = &tree{fork: head.fork, length: head.length, byteLength: totalSize(roots), roots: roots, signature: head.signature}
+	if c.manifest != nil {
+		c.t.prologue = c.manifest.Prologue
+	}
+	if opts.EncryptionKey != nil {
+		if c.enc, err = newBlockEncryption(opts.EncryptionKey, c.key[:], c.verifier != nil && c.verifier.compat, opts.IsBlockKey); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.loadContiguous(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func newAuth(opts Options) (authRecord, error) {
+	var a authRecord
+	kp := opts.KeyPair
+	if kp == nil && opts.Key == nil && opts.Manifest == nil {
+		k, err := crypto.NewKeyPair()
+		if err != nil {
+			return a, err
+		}
+		kp = &k
+	}
+	if kp != nil && !crypto.ValidateKeyPair(*kp) {
+		return a, errors.New("hypercore: invalid key pair")
+	}
+	if opts.Key != nil && len(opts.Key) != 32 {
+		return a, errors.New("hypercore: key must be 32 bytes")
+	}
+	if opts.Compat && opts.Key != nil && kp != nil && !bytes.Equal(opts.Key, kp.PublicKey) {
+		return a, errors.New("hypercore: key must match the public key of a compat core")
+	}
+	m := opts.Manifest
+	if m == nil && (opts.Compat || opts.Key == nil || (kp != nil && bytes.Equal(opts.Key, kp.PublicKey))) {
+		if kp != nil {
+			m = DefaultManifest(kp.PublicKey)
+		} else {
+			m = DefaultManifest(opts.Key)
+		}
+	}
+	if m != nil {
+		if err := m.Validate(); err != nil {
+			return a, err
+		}
+	}
+	switch {
+	case opts.Key != nil:
+		copy(a.key[:], opts.Key)
+		if m != nil && m.Hash() != a.key && !m.isCompat(a.key[:]) {
+			return a, fmt.Errorf("%w: manifest does not match the key", ErrManifest)
+		}
+	case opts.Compat:
+		a.key = m.Signers[0].PublicKey
+	default:
+		a.key = m.Hash()
+	}
+	a.manifest = m
+	a.keyPair = kp
+	return a, nil
+}
+
+func (c *Core) setManifest(m *Manifest) {
+	c.manifest = m
+	if m != nil {
+		c.verifier = newVerifier(c.key, m)
+		if c.t != nil {
+			c.t.prologue = m.Prologue
+		}
+	}
+}
+
+// Close releases this handle; the directory is released when every Session
+// is closed too. Blocked Gets then return ErrClosed.
+func (c *Core) Close() error {
+	c.mu.Lock()
+	if c.closedHandle {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closedHandle = true
+	c.mu.Unlock()
+	return c.release()
+}
+
+func (c *Core) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.refs--
+	if c.refs > 0 || c.closed {
+		return nil
+	}
+	c.closed = true
+	close(c.changed)
+	return c.st.close()
+}
+
+// Key returns the core key: the manifest hash, or the public key of a
+// compat core.
+func (c *Core) Key() [32]byte { return c.key }
+
+// DiscoveryKey returns the hash peers announce the core under.
+func (c *Core) DiscoveryKey() [32]byte { return c.dkey }
+
+// Manifest returns the manifest, or nil if a read-only core has not
+// learned it yet.
+func (c *Core) Manifest() *Manifest {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.manifest
+}
+
+// Writable reports whether this core can sign appends.
+func (c *Core) Writable() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.writableLocked()
+}
+
+func (c *Core) writableLocked() bool {
+	if c.keyPair == nil || c.verifier == nil {
+		return false
+	}
+	for _, s := range c.manifest.Signers {
+		if bytes.Equal(s.PublicKey[:], c.keyPair.PublicKey) {
+			return true
+		}
+	}
+	return false
+}
+
+// Length returns the number of blocks in the signed tree.
+func (c *Core) Length() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.t.length
+}
+
+// Padding returns the bytes each stored block carries beyond its data.
+func (c *Core) Padding() uint64 {
+	if c.enc != nil {
+		return EncryptionPadding
+	}
+	return 0
+}
+
+// ByteLength returns the number of data bytes in the core, padding excluded.
+func (c *Core) ByteLength() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.t.byteLength - c.t.length*c.Padding()
+}
+
+// Fork returns the fork id, bumped by every truncation.
+func (c *Core) Fork() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.t.fork
+}
+
+// Signature returns the signature of the current head.
+func (c *Core) Signature() []byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return append([]byte(nil), c.t.signature...)
+}
+
+// TreeHash returns the hash of the current roots.
+func (c *Core) TreeHash() [32]byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.t.hash()
+}
+
+// Info summarises a core.
+type Info struct {
+	Key              [32]byte
+	DiscoveryKey     [32]byte
+	Length           uint64
+	ContiguousLength uint64
+	ByteLength       uint64
+	Fork             uint64
+	Padding          uint64
+	Writable         bool
+	Encrypted        bool
+	Compat           bool
+}
+
+// Info returns the current state of the core.
+func (c *Core) Info() Info {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return Info{
+		Key:              c.key,
+		DiscoveryKey:     c.dkey,
+		Length:           c.t.length,
+		ContiguousLength: c.contiguous,
+		ByteLength:       c.t.byteLength - c.t.length*c.Padding(),
+		Fork:             c.t.fork,
+		Padding:          c.Padding(),
+		Writable:         c.writableLocked(),
+		Encrypted:        c.enc != nil,
+		Compat:           c.verifier != nil && c.verifier.compat,
+	}
+}
+
+// ContiguousLength returns how many blocks from 0 are stored locally.
+func (c *Core) ContiguousLength() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.contiguous
+}
+
+// Append signs and stores blocks after the current end and returns the new
+// length. The blocks are durable when it returns.
+func (c *Core) Append(blocks ...[]byte) (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, ErrClosed
+	}
+	if !c.writableLocked() {
+		return 0, ErrNotWritable
+	}
+	if len(blocks) == 0 {
+		return c.t.length, nil
+	}
+	b := newBatch(c.t)
+	wb := c.st.db.NewBatch()
+	defer wb.Close()
+	key := make([]byte, 9)
+	key[0] = keyBlock
+	for i, data := range blocks {
+		if len(data) > MaxBlockSize {
+			return 0, ErrBlockTooBig
+		}
+		index := c.t.length + uint64(i)
+		if c.enc != nil {
+			data = c.enc.encrypt(index, c.t.fork, data)
+		}
+		b.append(data)
+		putUint64BE(key[1:], index)
+		wb.Set(key, data, nil)
+	}
+	sig, err := c.verifier.sign(b.state(), *c.keyPair)
+	if err != nil {
+		return 0, err
+	}
+	b.signature = sig
+	for _, n := range b.nodes {
+		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+	}
+	dirty := c.setBits(c.t.length, b.length, true)
+	c.writePages(wb, dirty)
+	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: sig}), nil)
+	if err := wb.Commit(pebble.Sync); err != nil {
+		c.dropPages(dirty)
+		return 0, err
+	}
+	old := c.t.length
+	c.t = b.tree.clone()
+	if c.contiguous == old {
+		c.contiguous = c.scanContiguous(old)
+	}
+	c.notifyLocked()
+	return c.t.length, nil
+}
+
+func putUint64BE(b []byte, v uint64) {
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+}
+
+func (c *Core) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// GetOptions tune Get. The zero value reads what is stored and fails with
+// ErrNotAvailable otherwise.
+type GetOptions struct {
+	// Wait blocks until the block is stored (by a local append for now) or
+	// ctx ends.
+	Wait bool
+	// Raw returns the stored bytes without decrypting them.
+	Raw bool
+}
+
+// Get returns block index.
+func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, error) {
+	for {
+		c.mu.RLock()
+		if c.closed {
+			c.mu.RUnlock()
+			return nil, ErrClosed
+		}
+		changed := c.changed
+		has := index < c.t.length && c.hasLocked(index)
+		c.mu.RUnlock()
+		if has {
+			v, ok, err := c.st.get(indexKey(keyBlock, index))
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				if c.enc == nil || opts.Raw {
+					return v, nil
+				}
+				return c.enc.decrypt(index, v)
+			}
+		}
+		if !opts.Wait {
+			return nil, ErrNotAvailable
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
+// Has reports whether block index is stored locally.
+func (c *Core) Has(index uint64) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return index < c.t.length && c.hasLocked(index)
+}
+
+// Clear removes the stored blocks in [start, end) while keeping the tree,
+// so they can be fetched (and verified) again.
+func (c *Core) Clear(start, end uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	end = min(end, c.t.length)
+	if start >= end {
+		return nil
+	}
+	wb := c.st.db.NewBatch()
+	defer wb.Close()
+	wb.DeleteRange(indexKey(keyBlock, start), indexKey(keyBlock, end), nil)
+	dirty := c.setBits(start, end, false)
+	c.writePages(wb, dirty)
+	if err := wb.Commit(pebble.Sync); err != nil {
+		c.dropPages(dirty)
+		return err
+	}
+	if start < c.contiguous {
+		c.contiguous = start
+	}
+	return nil
+}
+
+// Truncate cuts the core to length blocks and bumps the fork id, signing
+// the new head. Readers that follow the core see the fork change.
+func (c *Core) Truncate(length uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if !c.writableLocked() {
+		return ErrNotWritable
+	}
+	return c.truncateLocked(length, c.t.fork+1)
+}
+
+func (c *Core) truncateLocked(length, fork uint64) error {
+	old := c.t.length
+	if length > old {
+		return ErrOutOfRange
+	}
+	roots, err := rootsAt(c.st, length)
+	if err != nil {
+		return err
+	}
+	nt := &tree{fork: fork, length: length, byteLength: totalSize(roots), roots: roots, prologue: c.t.prologue}
+	sig, err := c.verifier.sign(nt.state(), *c.keyPair)
+	if err != nil {
+		return err
+	}
+	nt.signature = sig
+	wb := c.st.db.NewBatch()
+	defer wb.Close()
+	head := 2 * length
+	wb.DeleteRange(indexKey(keyNode, head), indexKey(keyNode, 2*old), nil)
+	if length > 0 {
+		// Parents that span the cut lose their right part: drop them too.
+		ite := flattree.NewIterator(head - 2)
+		for {
+			if ite.Contains(head) && ite.Index < head {
+				wb.Delete(indexKey(keyNode, ite.Index), nil)
+			}
+			if ite.Offset == 0 {
+				break
+			}
+			ite.Parent()
+		}
+	}
+	wb.DeleteRange(indexKey(keyBlock, length), indexKey(keyBlock, old), nil)
+	dirty := c.setBits(length, old, false)
+	c.writePages(wb, dirty)
+	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: fork, length: length, byteLength: nt.byteLength, signature: sig}), nil)
+	if err := wb.Commit(pebble.Sync); err != nil {
+		c.dropPages(dirty)
+		return err
+	}
+	c.t = nt
+	c.truncations = append(c.truncations, truncation{fork: fork, length: length})
+	c.contiguous = min(c.contiguous, length)
+	c.notifyLocked()
+	return nil
+}
+
+// SetUserData stores value under name (nil deletes it).
+func (c *Core) SetUserData(name string, value []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	k := append([]byte{keyUserData}, name...)
+	if value == nil {
+		return c.st.db.Delete(k, pebble.Sync)
+	}
+	return c.st.db.Set(k, value, pebble.Sync)
+}
+
+// UserData returns the value stored under name, or nil.
+func (c *Core) UserData(name string) ([]byte, error) {
+	v, _, err := c.st.get(append([]byte{keyUserData}, name...))
+	return v, err
+}
+
+// Seek returns the block holding data byte offset bytes and the offset in
+// that block.
+func (c *Core) Seek(bytes uint64) (index, offset uint64, err error) {
+	c.mu.RLock()
+	t := c.t
+	c.mu.RUnlock()
+	i, rel, err := seekLocal(c.st, t, bytes, c.Padding())
+	if errors.Is(err, errNodesMissing) {
+		return 0, 0, ErrNotAvailable
+	}
+	return i, rel, err
+}
+
+// Blocks iterates over blocks [start, end) (end 0 means the length at the
+// call), waiting for each block as Get with Wait does.
+func (c *Core) Blocks(ctx context.Context, start, end uint64) iter.Seq2[[]byte, error] {
+	if end == 0 {
+		end = c.Length()
+	}
+	return func(yield func([]byte, error) bool) {
+		for i := start; i < end; i++ {
+			b, err := c.Get(ctx, i, GetOptions{Wait: true})
+			if !yield(b, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Proof builds the proof answering req, the content of a data message.
+// A block proof carries the stored (encrypted) block.
+func (c *Core) Proof(req ProofRequest) (*Proof, error) {
+	c.mu.RLock()
+	t := c.t.clone()
+	c.mu.RUnlock()
+	p, err := generateProof(t, c.st, req)
+	if err != nil {
+		return nil, err
+	}
+	if p.Block != nil {
+		v, ok, err := c.st.get(indexKey(keyBlock, p.Block.Index))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrNotAvailable
+		}
+		p.Block.Value = v
+	}
+	return p, nil
+}
+
+// Apply verifies a proof from a peer and stores what it proves: the new
+// head of an upgrade, the tree nodes and the block. Nothing is stored when
+// the proof or its signature does not verify.
+func (c *Core) Apply(p *Proof) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if p.Fork != c.t.fork && !(p.Upgrade != nil && c.t.length == 0) {
+		return ErrForkMismatch
+	}
+	b, err := verifyProof(c.t, c.st, p)
+	if err != nil {
+		return err
+	}
+	var learned *Manifest
+	if b.upgraded {
+		v := c.verifier
+		if v == nil {
+			m := p.Manifest
+			if m == nil {
+				m = DefaultManifest(c.key[:])
+			}
+			if m.Hash() != c.key && !m.isCompat(c.key[:]) {
+				return fmt.Errorf("%w: proof manifest does not match the key", ErrManifest)
+			}
+			v = newVerifier(c.key, m)
+			learned = m
+		}
+		if !v.verify(b.state(), b.signature) {
+			return ErrSignature
+		}
+		if b.length <= c.t.length {
+			// Not an upgrade for us: it must agree with what we have.
+			if b.length == c.t.length && b.hash() != c.t.hash() {
+				return fmt.Errorf("%w: signed tree conflicts with the local head", ErrInvalidProof)
+			}
+			if b.length < c.t.length {
+				roots, err := rootsAt(c.st, b.length)
+				if err != nil || crypto.TreeHash(roots) != b.hash() {
+					return fmt.Errorf("%w: signed tree conflicts with the local tree", ErrInvalidProof)
+				}
+			}
+			b.upgraded = false
+		}
+	}
+	wb := c.st.db.NewBatch()
+	defer wb.Close()
+	for _, n := range b.nodes {
+		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+	}
+	var dirty []uint64
+	if p.Block != nil {
+		if p.Block.Index >= b.length {
+			return fmt.Errorf("%w: block beyond the tree", ErrInvalidProof)
+		}
+		wb.Set(indexKey(keyBlock, p.Block.Index), p.Block.Value, nil)
+		dirty = c.setBits(p.Block.Index, p.Block.Index+1, true)
+		c.writePages(wb, dirty)
+	}
+	if learned != nil {
+		wb.Set([]byte{keyAuth}, encodeAuth(authRecord{key: c.key, manifest: learned, keyPair: c.keyPair}), nil)
+	}
+	if b.upgraded {
+		wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: b.signature}), nil)
+	}
+	if err := wb.Commit(pebble.Sync); err != nil {
+		c.dropPages(dirty)
+		return err
+	}
+	if learned != nil {
+		c.setManifest(learned)
+	}
+	if b.upgraded {
+		c.t = b.tree.clone()
+		c.t.prologue = nil
+		if c.manifest != nil {
+			c.t.prologue = c.manifest.Prologue
+		}
+	}
+	if p.Block != nil && p.Block.Index == c.contiguous {
+		c.contiguous = c.scanContiguous(c.contiguous)
+	}
+	c.notifyLocked()
+	return nil
+}
+
+// MissingNodes returns how many nodes on the path from the tree node index
+// up to the first stored one are missing locally: the Nodes field of a
+// request for that block or node (hypercore missingNodes).
+func (c *Core) MissingNodes(index uint64) (uint64, error) {
+	c.mu.RLock()
+	head := 2 * c.t.length
+	c.mu.RUnlock()
+	ite := flattree.NewIterator(index)
+	if ite.Index+ite.Factor/2-1 >= head {
+		return 0, nil
+	}
+	var cnt uint64
+	for !ite.Contains(head) {
+		_, ok, err := c.st.getNode(ite.Index)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			break
+		}
+		cnt++
+		if cnt >= loopGuard {
+			return 0, ErrCorrupt
+		}
+		ite.Parent()
+	}
+	return cnt, nil
+}
+
+// BlockRequest returns the request for block index with the number of
+// nodes this core is missing to verify it.
+func (c *Core) BlockRequest(index uint64) (*RequestBlock, error) {
+	n, err := c.MissingNodes(2 * index)
+	if err != nil {
+		return nil, err
+	}
+	return &RequestBlock{Index: index, Nodes: n}, nil
+}

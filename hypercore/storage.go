@@ -1,0 +1,234 @@
+package hypercore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/warrenp2p/warren/compact"
+	"github.com/warrenp2p/warren/crypto"
+)
+
+// Storage errors.
+var (
+	// ErrLocked is returned when another process (or another Core in this
+	// process) has the data directory open.
+	ErrLocked = errors.New("hypercore: data directory is locked by another process")
+	// ErrCorrupt is returned for a stored record that cannot be decoded.
+	ErrCorrupt = errors.New("hypercore: corrupt stored record")
+)
+
+// Record keys. Every key starts with one byte naming the record kind;
+// indexed records append the index as a big-endian uint64 so that pebble
+// orders them by index.
+const (
+	keyAuth     = 'a' // key, manifest, key pair
+	keyHead     = 'h' // the signed head: fork, length, signature
+	keyBlock    = 'b' // + index: stored block (encrypted if the core is)
+	keyNode     = 'n' // + index: tree node
+	keyBitfield = 'f' // + page: bitfield page
+	keyUserData = 'u' // + name: user data
+)
+
+const (
+	bitfieldPageBits  = 32768
+	bitfieldPageBytes = bitfieldPageBits / 8
+)
+
+func indexKey(kind byte, i uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = kind
+	binary.BigEndian.PutUint64(k[1:], i)
+	return k
+}
+
+// store is the pebble database of one core, with the lock on its directory.
+type store struct {
+	db   *pebble.DB
+	lock *os.File
+}
+
+func openStore(dir string) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := lockFile(filepath.Join(dir, "CORE.lock"))
+	if err != nil {
+		return nil, err
+	}
+	db, err := pebble.Open(filepath.Join(dir, "db"), &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &store{db: db, lock: lock}, nil
+}
+
+func (s *store) close() error {
+	err := s.db.Close()
+	if e := s.lock.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// get returns a copy of the value at key, or nil and ok=false.
+func (s *store) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	out := append([]byte{}, v...)
+	closer.Close()
+	return out, true, nil
+}
+
+func (s *store) getNode(i uint64) (Node, bool, error) {
+	v, ok, err := s.get(indexKey(keyNode, i))
+	if err != nil || !ok {
+		return Node{}, ok, err
+	}
+	n, err := decodeNodeRecord(i, v)
+	return n, err == nil, err
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+// A stored node is its size as a varint then its 32-byte hash.
+func encodeNodeRecord(n Node) []byte {
+	b := binaryAppendUint(nil, n.Size)
+	return append(b, n.Hash[:]...)
+}
+
+func decodeNodeRecord(index uint64, b []byte) (Node, error) {
+	s := &compact.State{Buf: b, End: len(b)}
+	size, err := compact.Uint.Decode(s)
+	if err != nil {
+		return Node{}, fmt.Errorf("%w: node %d", ErrCorrupt, index)
+	}
+	h, err := compact.Bytes32.Decode(s)
+	if err != nil || s.Start != s.End {
+		return Node{}, fmt.Errorf("%w: node %d", ErrCorrupt, index)
+	}
+	return Node{Index: index, Size: size, Hash: h}, nil
+}
+
+// headRecord is the signed state of the core.
+type headRecord struct {
+	fork       uint64
+	length     uint64
+	byteLength uint64
+	signature  []byte
+}
+
+const recordVersion = 1
+
+func encodeHead(h headRecord) []byte {
+	b := []byte{recordVersion}
+	b = binaryAppendUint(b, h.fork)
+	b = binaryAppendUint(b, h.length)
+	b = binaryAppendUint(b, h.byteLength)
+	b = binaryAppendUint(b, uint64(len(h.signature)))
+	return append(b, h.signature...)
+}
+
+func decodeHead(b []byte) (headRecord, error) {
+	var h headRecord
+	if len(b) == 0 || b[0] != recordVersion {
+		return h, fmt.Errorf("%w: head", ErrCorrupt)
+	}
+	s := &compact.State{Buf: b, Start: 1, End: len(b)}
+	var err error
+	if h.fork, err = compact.Uint.Decode(s); err != nil {
+		return h, fmt.Errorf("%w: head", ErrCorrupt)
+	}
+	if h.length, err = compact.Uint.Decode(s); err != nil {
+		return h, fmt.Errorf("%w: head", ErrCorrupt)
+	}
+	if h.byteLength, err = compact.Uint.Decode(s); err != nil {
+		return h, fmt.Errorf("%w: head", ErrCorrupt)
+	}
+	sig, err := compact.Buffer.Decode(s)
+	if err != nil || s.Start != s.End || h.length > maxSafe/2 {
+		return h, fmt.Errorf("%w: head", ErrCorrupt)
+	}
+	h.signature = append([]byte(nil), sig...)
+	return h, nil
+}
+
+// authRecord says whose core this is.
+type authRecord struct {
+	key      [32]byte
+	manifest *Manifest // nil until known for a read-only core
+	keyPair  *crypto.KeyPair
+}
+
+func encodeAuth(a authRecord) []byte {
+	b := []byte{recordVersion}
+	b = append(b, a.key[:]...)
+	var flags byte
+	if a.manifest != nil {
+		flags |= 1
+	}
+	if a.keyPair != nil {
+		flags |= 2
+	}
+	b = append(b, flags)
+	if a.manifest != nil {
+		m := a.manifest.Encode()
+		b = binaryAppendUint(b, uint64(len(m)))
+		b = append(b, m...)
+	}
+	if a.keyPair != nil {
+		b = append(b, a.keyPair.SecretKey...)
+	}
+	return b
+}
+
+func decodeAuth(b []byte) (authRecord, error) {
+	var a authRecord
+	bad := fmt.Errorf("%w: auth", ErrCorrupt)
+	if len(b) < 34 || b[0] != recordVersion {
+		return a, bad
+	}
+	copy(a.key[:], b[1:33])
+	flags := b[33]
+	s := &compact.State{Buf: b, Start: 34, End: len(b)}
+	if flags&1 != 0 {
+		mb, err := compact.Buffer.Decode(s)
+		if err != nil {
+			return a, bad
+		}
+		m, err := DecodeManifest(mb)
+		if err != nil {
+			return a, bad
+		}
+		a.manifest = m
+	}
+	if flags&2 != 0 {
+		if s.Remaining() != crypto.SecretKeySize {
+			return a, bad
+		}
+		sk := append([]byte{}, b[s.Start:]...)
+		kp := crypto.KeyPair{SecretKey: sk, PublicKey: append([]byte{}, sk[32:]...)}
+		a.keyPair = &kp
+		s.Start = s.End
+	}
+	if s.Start != s.End || flags&^3 != 0 {
+		return a, bad
+	}
+	return a, nil
+}
