@@ -3,6 +3,7 @@ package compact
 import (
 	"encoding/binary"
 	"fmt"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 )
@@ -76,7 +77,15 @@ func Fixed(n int) Codec[[]byte] {
 // c.array). Decoding rejects counts above MaxArrayLen with ErrOverflow and
 // never preallocates more items than there are bytes left. A count of 0
 // decodes as nil.
-func Array[T any](c Codec[T]) Codec[[]T] { return arrayCodec[T]{c} }
+//
+// Items that take no bytes (Raw at the end of the input, Fixed(0)) would let
+// a few bytes claim a million-item slice; so, unless T has size zero (None),
+// decoding fails with ErrOverflow once such an item brings the item count
+// above the number of bytes the array has consumed. No protocol of the
+// stack decodes such arrays (hyperdht only encodes array(raw)).
+func Array[T any](c Codec[T]) Codec[[]T] {
+	return arrayCodec[T]{c, reflect.TypeFor[T]().Size() != 0}
+}
 
 // Frame returns a codec that writes the encoding of c prefixed with its
 // varint byte length (JS c.frame). Decoding limits c to the frame and skips
@@ -272,7 +281,10 @@ func readArray(s *State, dst []byte) error {
 	return nil
 }
 
-type arrayCodec[T any] struct{ c Codec[T] }
+type arrayCodec[T any] struct {
+	c     Codec[T]
+	sized bool // T takes memory
+}
 
 func (a arrayCodec[T]) Preencode(s *State, v []T) {
 	s.End += UintSize(uint64(len(v)))
@@ -287,6 +299,7 @@ func (a arrayCodec[T]) Encode(s *State, v []T) {
 	}
 }
 func (a arrayCodec[T]) Decode(s *State) ([]T, error) {
+	start := s.Start
 	n, err := readUint(s)
 	if err != nil {
 		return nil, err
@@ -303,9 +316,13 @@ func (a arrayCodec[T]) Decode(s *State) ([]T, error) {
 	}
 	out := make([]T, 0, prealloc)
 	for range n {
+		at := s.Start
 		v, err := a.c.Decode(s)
 		if err != nil {
 			return nil, err
+		}
+		if s.Start == at && a.sized && len(out) >= s.Start-start {
+			return nil, ErrOverflow
 		}
 		out = append(out, v)
 	}

@@ -24,6 +24,18 @@
 //     WHATWG decoder used by Node does, so Go sees the same string a JS peer
 //     sees. Encoding writes the bytes of a Go string as they are.
 //   - Array rejects counts above 0x100000 like JS ("Array is too big").
+//   - Floats are written bit for bit: JS writes every NaN as the canonical
+//     quiet NaN (0x7ff8000000000000), Go writes the NaN it is given
+//     (math.NaN() is 0x7ff8000000000001).
+//   - The net codecs (IPv4, IP, IPv4Address, ...) document their own
+//     differences: no host names, zones dropped, family bytes other than 4
+//     and 6 rejected.
+//
+// Implemented are the codecs the wire formats of protomux, hypercore,
+// dht-rpc, hyperdht and blind-relay use, plus the other numeric ones. Not
+// implemented: any, json, ndjson, date, bigint/biguint, lexint, the string
+// encodings other than UTF-8, typed arrays other than uint32array,
+// arraybuffer, bitarray, record and from.
 //
 // Decoders never panic and never allocate more than the input can justify.
 // A decoder that fails leaves State.Start at an unspecified position.

@@ -159,6 +159,14 @@ func TestVectors(t *testing.T) {
 		vec("varuint32 max", VarUint32, math.MaxUint32, "feffffffff"),
 		vec("flags", FlagsCodec, Flags(0x105), "fd0501"),
 
+		// compact-encoding-bitfield.
+		vec("bitfield(7)", Bitfield(7), 5, "05"),
+		vec("bitfield(8)", Bitfield(8), 0xff, "fdff00"),
+		vec("bitfield(16)", Bitfield(16), 0x0102, "fd0201"),
+		vec("bitfield(32)", Bitfield(32), 1, "fe01000000"),
+		vec("bitfield(33)", Bitfield(33), 1, "ff0100000000000000"),
+		vec("bitfield(99)", Bitfield(99), math.MaxUint64, "ffffffffffffffffff"),
+
 		// Fixed-width unsigned, little endian.
 		vec("uint8", Uint8, 0xab, "ab"),
 		vec("uint16", Uint16, 0x0102, "0201"),
@@ -264,6 +272,12 @@ func TestDecodeLenient(t *testing.T) {
 		dec("frame skips unread", Frame(Uint), "0305ffff", 5),
 		dec("frame inside array", Array(Frame(Uint8)), "02020102020304", []uint8{1, 3}),
 		dec("none", None, "", struct{}{}),
+		dec("array(raw) of two", Array(Raw), "02616263", [][]byte{[]byte("abc"), nil}),
+		dec("array(fixed(0)) of one", Array(Fixed(0)), "01", [][]byte{{}}),
+		dec("array(none) of max", Array(None), "fe00001000", make([]struct{}, MaxArrayLen)),
+		dec("bitfield(7) long form", Bitfield(7), "fe05060708", 5),
+		dec("bitfield(16) short form", Bitfield(16), "05", 5),
+		dec("bitfield(16) long form", Bitfield(16), "ff0102030405060708", 0x0807060504030201),
 		dec("ipv4 any", IPv4, "00000000", netip.IPv4Unspecified()),
 		dec("ipv6 is not unmapped", IPv6, "00000000000000000000ffff7f000001", netip.MustParseAddr("::ffff:127.0.0.1")),
 		// Malformed UTF-8 turns into U+FFFD per maximal subpart, as in Node.
@@ -307,7 +321,11 @@ func TestDecodeErrors(t *testing.T) {
 		decErr("array too big", UintArray, "fe01001000", ErrOverflow),
 		decErr("array huge count", UintArray, "ffffffffffffffffff", ErrOverflow),
 		decErr("array max count, no items", UintArray, "fe00001000", ErrTruncated),
+		decErr("array(raw) amplification", Array(Raw), "fe0000100061", ErrOverflow),
+		decErr("array(fixed(0)) amplification", Array(Fixed(0)), "02", ErrOverflow),
 		decErr("array item short", StringArray, "020161", ErrTruncated),
+		decErr("bitfield empty", Bitfield(7), "", ErrTruncated),
+		decErr("bitfield short", Bitfield(7), "fd05", ErrTruncated),
 		decErr("uint32array short", Uint32Array, "0201000000ffffff", ErrTruncated),
 		decErr("uint32array huge", Uint32Array, "ffffffffffffffff7f", ErrTruncated),
 		decErr("frame beyond input", Frame(Uint), "0501", ErrTruncated),
@@ -334,6 +352,8 @@ func TestEncodeErrors(t *testing.T) {
 		encErr("fixed32 long", Fixed32, seq(33), ErrInvalid),
 		encErr("fixed32 nil", Fixed32, nil, ErrInvalid),
 		encErr("fixed64 in array", Array(Fixed64), [][]byte{seq(64), seq(1)}, ErrInvalid),
+		encErr("bitfield(7) overflow", Bitfield(7), 0x80, ErrOverflow),
+		encErr("bitfield(8) overflow", Bitfield(8), 0x100, ErrOverflow),
 		encErr("uint24 overflow", Uint24, 1<<24, ErrOverflow),
 		encErr("uint40 overflow", Uint40, 1<<40, ErrOverflow),
 		encErr("uint56 overflow", Uint56, 1<<56, ErrOverflow),

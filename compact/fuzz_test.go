@@ -2,6 +2,7 @@ package compact
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"testing"
 )
@@ -16,9 +17,12 @@ type fuzzCodec interface {
 type fz[T any] struct {
 	n string
 	c Codec[T]
-	// grows is set for codecs holding strings: malformed UTF-8 decodes
-	// to U+FFFD, which can take more bytes than the input did.
-	grows bool
+	// loose is set where decoding accepts more than encoding produces:
+	// malformed UTF-8 decodes to U+FFFD, which can take more bytes than
+	// the input did; Bitfield accepts every width and keeps bits beyond
+	// its length, as JS does. The re-encoding may then be longer, or fail
+	// with ErrOverflow.
+	loose bool
 }
 
 func (f fz[T]) name() string { return f.n }
@@ -41,10 +45,13 @@ func (f fz[T]) roundTrip(t *testing.T, data []byte) {
 		t.Fatalf("%s: decode left Start at %d of %d", f.n, s.Start, len(data))
 	}
 	b, err := EncodeChecked(f.c, v)
+	if f.loose && errors.Is(err, ErrOverflow) {
+		return
+	}
 	if err != nil {
 		t.Fatalf("%s: re-encoding %#v: %v", f.n, v, err)
 	}
-	if len(b) > s.Start && !f.grows {
+	if len(b) > s.Start && !f.loose {
 		t.Fatalf("%s: %x decoded from %d bytes re-encodes to %d: %x", f.n, data, s.Start, len(b), b)
 	}
 	v2, err := DecodeExact(f.c, b)
@@ -63,6 +70,9 @@ var fuzzCodecs = []fuzzCodec{
 	fz[uint64]{"uint", Uint, false},
 	fz[uint32]{"varuint32", VarUint32, false},
 	fz[Flags]{"flags", FlagsCodec, false},
+	fz[uint64]{"bitfield(7)", Bitfield(7), true},
+	fz[uint64]{"bitfield(16)", Bitfield(16), true},
+	fz[uint64]{"bitfield(64)", Bitfield(64), true},
 	fz[uint8]{"uint8", Uint8, false},
 	fz[uint16]{"uint16", Uint16, false},
 	fz[uint32]{"uint24", Uint24, false},
@@ -98,7 +108,6 @@ var fuzzCodecs = []fuzzCodec{
 	fz[[]uint64]{"array(uint)", UintArray, false},
 	fz[[][]byte]{"array(fixed32)", Fixed32Array, false},
 	fz[[][]byte]{"array(raw)", Array(Raw), false},
-	fz[[]struct{}]{"array(none)", Array(None), false},
 	fz[[][]int64]{"array(array(int))", Array(Array(Int)), false},
 	fz[[]uint32]{"uint32array", Uint32Array, false},
 	fz[string]{"frame(string)", Frame(String), true},

@@ -222,6 +222,20 @@ var (
 			return v, err
 		},
 	}
+	cBitfield = conv[uint64]{
+		to: func(v uint64) any { return json.Number(strconv.FormatUint(v, 10)) },
+		from: func(r json.RawMessage) (uint64, error) {
+			b, err := cBytes.from(r)
+			if len(b) > 8 {
+				return 0, fmt.Errorf("bitfield of %d bytes", len(b))
+			}
+			var v uint64
+			for i := len(b) - 1; i >= 0; i-- {
+				v = v<<8 | uint64(b[i])
+			}
+			return v, err
+		},
+	}
 	cAddr4 = conv[netip.Addr]{to: func(a netip.Addr) any { return a.Unmap().String() }, from: parseAddr}
 	cAddr6 = conv[netip.Addr]{to: jsIPv6, from: parseAddr}
 	cAddr  = conv[netip.Addr]{
@@ -430,6 +444,14 @@ func interopVectors() []ivec {
 			vec(p+"ipAddress", compact.IPAddress, addrPort(cAddr), netip.AddrPortFrom(ll, 0x1234)),
 		)
 	}
+	// compact-encoding-bitfield (blind-relay): JS decodes to bytes, least
+	// significant first.
+	for _, c := range []struct {
+		n int
+		v uint64
+	}{{7, 0}, {7, 5}, {7, 0x7f}, {8, 0xff}, {9, 0x1ff}, {16, 0x0102}, {17, 1}, {32, 0xffffffff}, {33, 1 << 32}, {64, 1<<53 - 1}} {
+		vs = append(vs, vec(fmt.Sprintf("bitfield(%d)", c.n), compact.Bitfield(c.n), cBitfield, c.v))
+	}
 	// compact-encoding-net fills in localhost for a missing host; Go's
 	// zero netip.Addr is that missing host.
 	zero4 := vec("net.ipv4", compact.IPv4, cAddr4, netip.Addr{}, netip.MustParseAddr("127.0.0.1"))
@@ -516,6 +538,30 @@ func TestInteropCompactDecode(t *testing.T) {
 	}
 	u := func(b []byte) (any, error) { return compact.Decode(compact.Uint, b) }
 	str := func(b []byte) (any, error) { return compact.Decode(compact.String, b) }
+	// bf decodes like compact-encoding-bitfield, printed as JS's bytes.
+	bf := func(n int) func([]byte) (any, error) {
+		return func(b []byte) (any, error) {
+			v, err := compact.Decode(compact.Bitfield(n), b)
+			if err != nil {
+				return nil, err
+			}
+			w := 1
+			switch {
+			case n <= 8:
+			case len(b) > 0 && b[0] == 0xfd:
+				w = 2
+			case len(b) > 0 && b[0] == 0xfe:
+				w = 4
+			case len(b) > 0 && b[0] == 0xff:
+				w = 8
+			}
+			out := make([]byte, w)
+			for i := range out {
+				out[i] = byte(v >> (8 * i))
+			}
+			return out, nil
+		}
+	}
 	cases := []dcase{
 		{codec: "uint", hex: "fd0100", goDec: u},
 		{codec: "uint", hex: "fe01000000", goDec: u},
@@ -546,6 +592,12 @@ func TestInteropCompactDecode(t *testing.T) {
 		{codec: "ip", hex: "0501020304", goDec: func(b []byte) (any, error) { return compact.Decode(compact.IP, b) }},
 		{codec: "ip", hex: "00000000000000000000000000000000ff", goDec: func(b []byte) (any, error) { return compact.Decode(compact.IP, b) },
 			diverge: "JS reads any family but 4 as IPv6", jsWant: `"0:0:0:0:0:0:0:ff"`},
+		{codec: "bitfield(7)", hex: "fd0501", goDec: bf(7)},
+		{codec: "bitfield(7)", hex: "ff0102030405060708", goDec: bf(7)},
+		{codec: "bitfield(7)", hex: "", goDec: bf(7)},
+		{codec: "bitfield(7)", hex: "fd05", goDec: bf(7)},
+		{codec: "bitfield(16)", hex: "05", goDec: bf(16)},
+		{codec: "bitfield(16)", hex: "fe01020304", goDec: bf(16)},
 		{codec: "uint32array", hex: "0201000000ffffff", goDec: func(b []byte) (any, error) { return compact.Decode(compact.Uint32Array, b) }},
 	}
 	var reqs []jsReq

@@ -6,7 +6,8 @@
 //
 // Codec names: the compact-encoding export name (uint, int8, buffer,
 // fixed32, ipv4Address, ...), "net.<name>" for compact-encoding-net,
-// "array(<name>)" and "frame(<name>)" for those combinators, and
+// "array(<name>)" and "frame(<name>)" for those combinators,
+// "bitfield(<n>)" for compact-encoding-bitfield, and
 // "exact(<name>)" to fail when the decode leaves bytes unread.
 //
 // Value representation in JSON (shared with compact_test.go):
@@ -16,9 +17,11 @@
 //   strings, bool  as themselves
 //   addresses      {host, port} (decode also reports family)
 //   uint32array    array of numbers
+//   bitfield       encode: a number; decode: the bytes JS returns, as hex
 //   none           null
 const c = require('compact-encoding')
 const net = require('compact-encoding-net')
+const bitfield = require('compact-encoding-bitfield')
 const b4a = require('b4a')
 
 function codec(name) {
@@ -31,6 +34,8 @@ function codec(name) {
   }
   m = /^fixed\((\d+)\)$/.exec(name)
   if (m) return c.fixed(Number(m[1]))
+  m = /^bitfield\((\d+)\)$/.exec(name)
+  if (m) return bitfield(Number(m[1]))
   if (name.startsWith('net.')) {
     const n = net[name.slice(4)]
     if (!n) throw new Error('unknown codec ' + name)
@@ -46,6 +51,7 @@ function kind(name) {
   if (m) return m[1] === 'array' ? { array: kind(m[2]) } : kind(m[2])
   if (/^(float32|float64)$/.test(name)) return 'float'
   if (/^(buffer|optionalBuffer|raw|fixed\d+|fixed\(\d+\))$/.test(name)) return 'buffer'
+  if (/^bitfield\(/.test(name)) return 'bitfield'
   if (/^uint32array$/.test(name)) return 'uint32array'
   return 'plain'
 }
@@ -73,7 +79,7 @@ function toJSON(k, v) {
     if (Object.is(v, -0)) return '-0'
     return v
   }
-  if (k === 'buffer') return v === null ? null : b4a.toString(v, 'hex')
+  if (k === 'buffer' || k === 'bitfield') return v === null ? null : b4a.toString(v, 'hex')
   if (v instanceof Uint32Array) return Array.from(v)
   if (v === undefined) return null
   return v
