@@ -11,6 +11,9 @@ import (
 // changes them.
 
 func (c *Core) page(p uint64) []byte {
+	// Readers holding only c.mu's read lock may fill the cache concurrently.
+	c.pagesMu.Lock()
+	defer c.pagesMu.Unlock()
 	if b, ok := c.pages[p]; ok {
 		return b
 	}
@@ -51,13 +54,15 @@ func (c *Core) setBits(start, end uint64, on bool) []uint64 {
 
 func (c *Core) writePages(wb *pebble.Batch, dirty []uint64) {
 	for _, p := range dirty {
-		wb.Set(indexKey(keyBitfield, p), c.pages[p], nil)
+		wb.Set(indexKey(keyBitfield, p), c.page(p), nil)
 	}
 }
 
 // dropPages forgets cached pages after a failed commit so they are read
 // again from storage.
 func (c *Core) dropPages(dirty []uint64) {
+	c.pagesMu.Lock()
+	defer c.pagesMu.Unlock()
 	for _, p := range dirty {
 		delete(c.pages, p)
 	}

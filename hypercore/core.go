@@ -75,9 +75,12 @@ type Core struct {
 	verifier   *verifier
 	keyPair    *crypto.KeyPair
 	enc        *blockEncryption
+	encKey     []byte
+	isBlockKey bool
 	t          *tree
 	contiguous uint64
 	pages      map[uint64][]byte
+	pagesMu    sync.Mutex
 	changed    chan struct{}
 	closed     bool
 	refs       int
@@ -164,7 +167,12 @@ func open(st *store, opts Options) (*Core, error) {
 		c.t.prologue = c.manifest.Prologue
 	}
 	if opts.EncryptionKey != nil {
-		if c.enc, err = newBlockEncryption(opts.EncryptionKey, c.key[:], c.verifier != nil && c.verifier.compat, opts.IsBlockKey); err != nil {
+		if len(opts.EncryptionKey) != 32 {
+			return nil, ErrEncryptionKey
+		}
+		c.encKey = append([]byte(nil), opts.EncryptionKey...)
+		c.isBlockKey = opts.IsBlockKey
+		if err := c.deriveEncryption(); err != nil {
 			return nil, err
 		}
 	}
@@ -229,7 +237,20 @@ func (c *Core) setManifest(m *Manifest) {
 		if c.t != nil {
 			c.t.prologue = m.Prologue
 		}
+		if c.encKey != nil {
+			// Compat cores derive their block key differently: now we know.
+			c.deriveEncryption()
+		}
 	}
+}
+
+func (c *Core) deriveEncryption() error {
+	e, err := newBlockEncryption(c.encKey, c.key[:], c.verifier != nil && c.verifier.compat, c.isBlockKey)
+	if err != nil {
+		return err
+	}
+	c.enc = e
+	return nil
 }
 
 // Close releases this handle; the directory is released when every Session
@@ -300,6 +321,12 @@ func (c *Core) Length() uint64 {
 
 // Padding returns the bytes each stored block carries beyond its data.
 func (c *Core) Padding() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.paddingLocked()
+}
+
+func (c *Core) paddingLocked() uint64 {
 	if c.enc != nil {
 		return EncryptionPadding
 	}
@@ -310,7 +337,7 @@ func (c *Core) Padding() uint64 {
 func (c *Core) ByteLength() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.t.byteLength - c.t.length*c.Padding()
+	return c.t.byteLength - c.t.length*c.paddingLocked()
 }
 
 // Fork returns the fork id, bumped by every truncation.
@@ -357,9 +384,9 @@ func (c *Core) Info() Info {
 		DiscoveryKey:     c.dkey,
 		Length:           c.t.length,
 		ContiguousLength: c.contiguous,
-		ByteLength:       c.t.byteLength - c.t.length*c.Padding(),
+		ByteLength:       c.t.byteLength - c.t.length*c.paddingLocked(),
 		Fork:             c.t.fork,
-		Padding:          c.Padding(),
+		Padding:          c.paddingLocked(),
 		Writable:         c.writableLocked(),
 		Encrypted:        c.enc != nil,
 		Compat:           c.verifier != nil && c.verifier.compat,
@@ -460,6 +487,7 @@ func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, 
 		}
 		changed := c.changed
 		has := index < c.t.length && c.hasLocked(index)
+		enc := c.enc
 		c.mu.RUnlock()
 		if has {
 			v, ok, err := c.st.get(indexKey(keyBlock, index))
@@ -467,10 +495,10 @@ func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, 
 				return nil, err
 			}
 			if ok {
-				if c.enc == nil || opts.Raw {
+				if enc == nil || opts.Raw {
 					return v, nil
 				}
-				return c.enc.decrypt(index, v)
+				return enc.decrypt(index, v)
 			}
 		}
 		if !opts.Wait {
@@ -604,8 +632,9 @@ func (c *Core) UserData(name string) ([]byte, error) {
 func (c *Core) Seek(bytes uint64) (index, offset uint64, err error) {
 	c.mu.RLock()
 	t := c.t
+	pad := c.paddingLocked()
 	c.mu.RUnlock()
-	i, rel, err := seekLocal(c.st, t, bytes, c.Padding())
+	i, rel, err := seekLocal(c.st, t, bytes, pad)
 	if errors.Is(err, errNodesMissing) {
 		return 0, 0, ErrNotAvailable
 	}

@@ -21,7 +21,7 @@ type Snapshot struct {
 func (c *Core) Snapshot() *Snapshot {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return &Snapshot{c: c, length: c.t.length, byteLength: c.t.byteLength - c.t.length*c.Padding(), fork: c.t.fork, tree: c.t.clone()}
+	return &Snapshot{c: c, length: c.t.length, byteLength: c.t.byteLength - c.t.length*c.paddingLocked(), fork: c.t.fork, tree: c.t.clone()}
 }
 
 // Length returns the length at the time of the snapshot.
