@@ -39,8 +39,9 @@ const (
 const DefaultHandshakeTimeout = 10 * time.Second
 
 // writeChunk is the largest plaintext that Write puts in one frame. It is a
-// multiple of 8, so bulk frames take the single-pass AEAD path.
-const writeChunk = 64 << 10
+// multiple of 8, so bulk frames take the single-pass AEAD path; 256 KiB
+// frames cost measurably less CPU per byte than 64 KiB ones over TCP.
+const writeChunk = 256 << 10
 
 // Errors. A connection that fails with one of these is closed; match them
 // with errors.Is.
@@ -628,7 +629,7 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 	return c.readFrame()
 }
 
-// Write encrypts p and sends it, in frames of up to 64 KiB.
+// Write encrypts p and sends it, in frames of up to 256 KiB.
 func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.start(context.Background()); err != nil {
 		return 0, err
@@ -678,11 +679,11 @@ func (c *Conn) writeFrame(p []byte) error {
 	}
 	size := blockBytes + len(p) + macBytes
 	if len(c.wb) < size {
-		if size <= blockBytes+writeChunk+macBytes {
-			c.wb = make([]byte, blockBytes+writeChunk+macBytes)
-		} else {
-			c.wb = make([]byte, size)
-		}
+		// Grow geometrically up to one full chunk, so small writers keep
+		// small buffers and bulk writers stop allocating quickly.
+		n := max(2*len(c.wb), 4096)
+		n = min(n, blockBytes+writeChunk+macBytes)
+		c.wb = make([]byte, max(n, size))
 	}
 	frame := c.wb[:size]
 	copy(frame[blockBytes:], p)
