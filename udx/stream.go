@@ -179,6 +179,8 @@ type Stream struct {
 
 	keepalive time.Duration
 
+	prevSock           *Socket
+	prevRemote         netip.AddrPort
 	remoteChanging     bool
 	seqOnRemoteChanged uint32
 	remoteChangedCh    chan struct{}
@@ -830,7 +832,7 @@ func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byt
 		s.mu.Unlock()
 		return false
 	}
-	if s.sock != sock {
+	if s.sock != sock && !(s.prevSock == sock && sock != nil) {
 		fw := s.cfg.Firewall
 		s.mu.Unlock()
 		if fw == nil || !fw(s, sock, unmapAddr(from)) {
@@ -843,8 +845,10 @@ func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byt
 		}
 	}
 	defer s.unlock()
-	if s.connected && s.sock == sock && unmapAddr(from) != s.remote {
-		return false // not from our peer: spoofed or stale, dropped
+	if s.connected && (s.sock == sock || s.prevSock == sock) {
+		if f := unmapAddr(from); f != s.remote && f != s.prevRemote {
+			return false // not from our peer: spoofed or stale, dropped
+		}
 	}
 	if s.relayTo != nil {
 		s.relayPacket(p, raw)
@@ -1584,6 +1588,9 @@ func (s *Stream) ChangeRemote(sock *Socket, remoteID uint32, addr netip.AddrPort
 		return nil, ErrChanging
 	}
 	s.flushTx()
+	// Packets still in flight on the old path (libudx retransmits to the
+	// address a packet was first sent to) keep being accepted.
+	s.prevSock, s.prevRemote = s.sock, s.remote
 	s.remote = addr
 	s.remoteID = remoteID
 	s.sock = sock
