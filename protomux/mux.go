@@ -33,6 +33,27 @@
 // connection is closed, every channel is closed and [Mux.Err] reports the
 // cause. Messages for channels that are not open, unknown message types and
 // unknown control messages are ignored, as in JS.
+//
+// # Differences from JS
+//
+// The bytes on the wire are the same. Behaviour differs where JS relies on
+// promises or has no bound:
+//
+//   - Pairing functions are synchronous: a remote open waits for a partner
+//     only while the function runs, and is rejected when it returns
+//     unanswered. JS lets the function await and buffers the channel's
+//     messages meanwhile. A slow pairing function here holds up the whole
+//     mux instead.
+//   - If a remote open paired through Pair and its close arrive in one
+//     batch, OnOpen runs and then OnClose; JS runs only onclose.
+//   - Batches nested in batches are followed to a depth of 1000, then the
+//     mux is destroyed (JS follows them until its stack overflows). The
+//     remote may hold at most Config.MaxRemoteChannels channel ids.
+//   - Send before Open fails with ErrNotOpen (JS would send the message on
+//     the control channel). Closing a channel that was never opened does not
+//     upset the open count or the free id list as it does in JS.
+//   - The outgoing queue is unbounded like a JS stream's, but the reader
+//     stops reading while more than 8 MiB is queued.
 package protomux
 
 import (
