@@ -13,6 +13,7 @@ import (
 
 	"github.com/warrenp2p/warren/compact"
 	"github.com/warrenp2p/warren/protomux"
+	"github.com/warrenp2p/warren/secretstream"
 )
 
 // tapConn records, for the frame being handled, its number and first
@@ -188,24 +189,62 @@ func wait[T any](t *testing.T, what string, c <-chan T) T {
 // from each side, and the whole mux ended by Go or by JS.
 func TestInteropProtomux(t *testing.T) {
 	for _, closer := range []string{"go", "js"} {
-		t.Run(closer+"-ends", func(t *testing.T) { runProtomuxScenario(t, closer) })
+		t.Run(closer+"-ends", func(t *testing.T) { runProtomuxScenario(t, closer, "framed") })
 	}
 }
 
-func runProtomuxScenario(t *testing.T, closer string) {
+// TestInteropProtomuxSecretStream runs the same scenario over
+// secret-stream, as the stack uses protomux: once with JS as the Noise
+// initiator and once with Go, and with either side ending the mux.
+func TestInteropProtomuxSecretStream(t *testing.T) {
+	for _, transport := range []string{"secret-init", "secret-resp"} {
+		for _, closer := range []string{"go", "js"} {
+			t.Run(transport+"/"+closer+"-ends", func(t *testing.T) { runProtomuxScenario(t, closer, transport) })
+		}
+	}
+}
+
+// protomuxTransport wraps the accepted TCP connection as the JS peer's
+// transport expects: plain uint24 framing, or a secret-stream in the role
+// opposite to the JS side's.
+func protomuxTransport(t *testing.T, conn net.Conn, transport string) protomux.MessageConn {
+	t.Helper()
+	var sc *secretstream.Conn
+	switch transport {
+	case "framed":
+		return protomux.Framed(conn)
+	case "secret-init": // JS initiates the handshake
+		sc = secretstream.Server(conn, nil)
+	case "secret-resp":
+		sc = secretstream.Client(conn, nil)
+	default:
+		t.Fatalf("unknown transport %q", transport)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := sc.Handshake(ctx); err != nil {
+		t.Fatalf("secret-stream handshake: %v", err)
+	}
+	if sc.IsInitiator() != (transport == "secret-resp") {
+		t.Fatalf("Go side initiator=%v for transport %s", sc.IsInitiator(), transport)
+	}
+	return sc
+}
+
+func runProtomuxScenario(t *testing.T, closer, transport string) {
 	env := Require(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	p := env.Start(t, "protomux.js", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	p := env.Start(t, "protomux.js", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), transport)
 	ln.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
 	conn, err := ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tap := &tapConn{MessageConn: protomux.Framed(conn)}
+	tap := &tapConn{MessageConn: protomuxTransport(t, conn, transport)}
 	s := &scenario{
 		t:        t,
 		tap:      tap,

@@ -1,15 +1,19 @@
 // Protomux peer for TestInteropProtomux: connects to 127.0.0.1:<port>,
 // frames the TCP stream with a uint24-LE length (as secret-stream does on
 // the wire), runs a JS Protomux over it and plays the scenario the Go test
-// drives through stdin. Usage: node protomux.js <port>
+// drives through stdin. Usage: node protomux.js <port> [transport], where
+// transport is framed (default), secret-init or secret-resp: the last two
+// run Protomux over @hyperswarm/secret-stream as initiator or responder.
 const net = require('net')
 const readline = require('readline')
 const { Duplex } = require('streamx')
 const b4a = require('b4a')
 const c = require('compact-encoding')
 const Protomux = require('protomux')
+const SecretStream = require('@hyperswarm/secret-stream')
 
 const port = Number(process.argv[2])
+const transport = process.argv[3] || 'framed'
 
 // A duplex whose writes and 'data' events are whole messages.
 class FramedStream extends Duplex {
@@ -67,7 +71,9 @@ function bigBuffer (n, seed) {
 }
 
 const socket = net.connect(port, '127.0.0.1')
-const stream = new FramedStream(socket)
+const stream = transport === 'framed'
+  ? new FramedStream(socket)
+  : new SecretStream(transport === 'secret-init', socket)
 
 // Registered before Protomux's own listener, so while protomux handles a
 // frame these describe that frame.
