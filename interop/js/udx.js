@@ -2,9 +2,9 @@
 //
 //   node udx.js <mode> <localId> <remoteId> [size]
 //
-// Prints "port <n>" once bound on 127.0.0.1, then reads commands from
+// Prints "port <n>" once bound on 127.0.0.1 (or $UDX_BIND), then reads commands from
 // stdin, one per line:
-//   connect <port>          connect the stream to the Go side
+//   connect <port> [host]   connect the stream to the Go side
 //   change <port>           changeRemote to the Go side's new port (same remote id)
 //   dgram <port> <text>     send a datagram
 //   destroy                 destroy the stream
@@ -26,7 +26,8 @@ const size = Number(sizeArg || 0)
 
 const udx = new UDX()
 const socket = udx.createSocket()
-socket.bind(0, '127.0.0.1')
+const host = process.env.UDX_BIND || '127.0.0.1' // the netem tests run in a namespace
+socket.bind(0, host)
 const stream = udx.createStream(Number(localId))
 
 socket.on('message', (buf, rinfo) => {
@@ -50,7 +51,7 @@ const rl = readline.createInterface({ input: process.stdin })
 rl.on('line', (line) => {
   const [cmd, a, ...rest] = line.trim().split(' ')
   if (cmd === 'connect') {
-    stream.connect(socket, Number(remoteId), Number(a), '127.0.0.1')
+    stream.connect(socket, Number(remoteId), Number(a), rest[0] || '127.0.0.1')
     start()
   } else if (cmd === 'change') {
     // resolves at once (null) when nothing was in flight

@@ -1,0 +1,156 @@
+package interop
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/internal/netlab"
+	"github.com/warrenp2p/warren/udx"
+)
+
+// nsPeer is interop/js/udx.js running inside a netlab host.
+type nsPeer struct {
+	stdin io.WriteCloser
+	lines chan string
+}
+
+func startNSPeer(t *testing.T, env *Env, h *netlab.Host, args ...string) *nsPeer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	cmd := h.Command(ctx, env.Node, append([]string{env.Script("udx.js")}, args...)...)
+	cmd.Dir = env.Dir
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(env.Dir, "node_modules"), "UDX_BIND="+h.Addr.String())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	p := &nsPeer{stdin: stdin, lines: make(chan string, 16)}
+	done := make(chan struct{})
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+	}()
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		cancel()
+		if s := stderr.String(); s != "" {
+			t.Logf("node stderr: %s", s)
+		}
+	})
+	return p
+}
+
+func (p *nsPeer) expect(t *testing.T, prefix string) string {
+	t.Helper()
+	for l := range p.lines {
+		if strings.HasPrefix(l, prefix) {
+			return strings.TrimSpace(strings.TrimPrefix(l, prefix))
+		}
+	}
+	t.Fatalf("JS peer exited before printing %q", prefix)
+	return ""
+}
+
+// TestInteropUDXNetem runs Go-to-JS and JS-to-Go transfers over a lossy,
+// reordering, duplicating 20 ms link between two network namespaces.
+func TestInteropUDXNetem(t *testing.T) {
+	env := Require(t)
+	netlab.Require(t)
+	const size = 4 << 20
+	for _, n := range []netlab.Netem{
+		{Delay: 10 * time.Millisecond, Loss: 1, Reorder: 2, Duplicate: 1},
+		{Delay: 10 * time.Millisecond, Loss: 5, Reorder: 5, Duplicate: 1},
+		{Delay: 10 * time.Millisecond, Loss: 10, Reorder: 5, Duplicate: 2},
+	} {
+		t.Run(fmt.Sprintf("loss%.0f", n.Loss), func(t *testing.T) {
+			lab := netlab.New(t)
+			hg := lab.Host("go", netlab.HostConfig{})
+			hj := lab.Host("js", netlab.HostConfig{})
+			if err := hg.SetNetem(n); err != nil {
+				t.Fatal(err)
+			}
+			u := udx.New(nil)
+			var sock *udx.Socket
+			if err := hg.Run(func() (err error) {
+				sock, err = u.Listen("udp4", netip.AddrPortFrom(hg.Addr, 0).String())
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			defer sock.Close()
+			jsPort := func(p *nsPeer) netip.AddrPort {
+				port, err := strconv.Atoi(p.expect(t, "port "))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return netip.AddrPortFrom(hj.Addr, uint16(port))
+			}
+
+			// Go -> JS
+			start := time.Now()
+			p := startNSPeer(t, env, hj, "sink", "2", "1")
+			s, err := udx.Connect(sock, 1, 2, jsPort(p), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(p.stdin, "connect %d %s\n", sock.LocalAddr().Port(), hg.Addr)
+			sum, err := writeRandom(s, size, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.CloseWrite()
+			if got, want := p.expect(t, "recv "), fmt.Sprintf("%d %s", size, sum); got != want {
+				t.Fatalf("JS received %q, want %q", got, want)
+			}
+			if rest, err := io.ReadAll(s); err != nil || string(rest) != "after-end" {
+				t.Fatalf("read after end: %q %v", rest, err)
+			}
+			t.Logf("Go->JS %v: %v, retransmits %d", n, time.Since(start), s.Retransmits)
+
+			// JS -> Go
+			start = time.Now()
+			p = startNSPeer(t, env, hj, "source", "4", "3", strconv.Itoa(size))
+			s, err = udx.Connect(sock, 3, 4, jsPort(p), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Destroy()
+			fmt.Fprintf(p.stdin, "connect %d %s\n", sock.LocalAddr().Port(), hg.Addr)
+			h := sha256.New()
+			got, err := io.Copy(h, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sent, want := p.expect(t, "sent "), fmt.Sprintf("%d %x", got, h.Sum(nil)); sent != want {
+				t.Fatalf("JS sent %q, Go received %q", sent, want)
+			}
+			s.CloseWrite()
+			p.expect(t, "closed")
+			t.Logf("JS->Go %v: %v", n, time.Since(start))
+		})
+	}
+}
