@@ -166,7 +166,7 @@ func (c *Channel) Open(handshake []byte) error {
 	}
 
 	// 0 (control), 1 (open), local id, protocol, optional id, handshake.
-	n := 2 + uintLen(c.localID) + uintLen(uint64(len(c.protocol))) + len(c.protocol) + uintLen(uint64(len(c.id))) + len(c.id) + len(handshake)
+	n := 2 + compact.UintSize(c.localID) + compact.UintSize(uint64(len(c.protocol))) + len(c.protocol) + compact.UintSize(uint64(len(c.id))) + len(c.id) + len(handshake)
 	buf := make([]byte, n)
 	buf[0], buf[1] = 0, 1
 	p := 2
@@ -217,7 +217,7 @@ func (c *Channel) Close() error {
 		return nil
 	}
 	if localID > 0 {
-		buf := make([]byte, 2+uintLen(localID))
+		buf := make([]byte, 2+compact.UintSize(localID))
 		buf[0], buf[1] = 0, 3
 		putUint(buf[2:], localID)
 		m.write0(buf)
@@ -269,7 +269,7 @@ const headroom = 9
 // with ErrNotOpen before the channel is opened locally, ErrChannelClosed
 // after it closed and ErrClosed after the mux closed.
 func (msg *Message) Send(payload []byte) error {
-	tl := uintLen(msg.typ)
+	tl := compact.UintSize(msg.typ)
 	buf := make([]byte, headroom+tl+len(payload))
 	putUint(buf[headroom:], msg.typ)
 	copy(buf[headroom+tl:], payload)
@@ -294,7 +294,7 @@ func (c *Channel) send(buf []byte) error {
 		m.pushBatch(c.localID, buf[headroom:])
 		return nil
 	}
-	start := headroom - uintLen(c.localID)
+	start := headroom - compact.UintSize(c.localID)
 	putUint(buf[start:], c.localID)
 	m.enqueue(buf[start:])
 	return nil
@@ -332,7 +332,7 @@ func (t *TypedMessage[T]) Type() uint64 { return t.msg.typ }
 // Send encodes v and sends it like Message.Send. An encoding error from
 // the codec is returned and nothing is sent.
 func (t *TypedMessage[T]) Send(v T) error {
-	tl := uintLen(t.msg.typ)
+	tl := compact.UintSize(t.msg.typ)
 	var s compact.State
 	t.codec.Preencode(&s, v)
 	if s.Err != nil {

@@ -63,6 +63,8 @@ import (
 	"io"
 	"slices"
 	"sync"
+
+	"github.com/warrenp2p/warren/compact"
 )
 
 var (
@@ -508,9 +510,9 @@ func (m *Mux) pushBatch(localID uint64, data []byte) {
 		m.batchSize = 1
 	}
 	if len(m.batch) == 0 || m.batch[len(m.batch)-1].localID != localID {
-		m.batchSize += 1 + uintLen(localID)
+		m.batchSize += 1 + compact.UintSize(localID)
 	}
-	m.batchSize += uintLen(uint64(len(data))) + len(data)
+	m.batchSize += compact.UintSize(uint64(len(data))) + len(data)
 	m.batch = append(m.batch, batchItem{localID, data})
 }
 
@@ -800,7 +802,7 @@ func (m *Mux) onOpen(r *reader) error {
 // rejectLocked refuses the remote's channel. Called with m.mu held.
 func (m *Mux) rejectLocked(remoteID uint64) {
 	m.remote[remoteID-1] = nil
-	buf := make([]byte, 2+uintLen(remoteID))
+	buf := make([]byte, 2+compact.UintSize(remoteID))
 	buf[0], buf[1] = 0, 2
 	putUint(buf[2:], remoteID)
 	m.write0(buf)

@@ -11,21 +11,8 @@ import (
 // compact-encoding refuses to decode a varint above it.
 const maxSafeUint = 1<<53 - 1
 
-// uintLen is the size of n as a compact-encoding varint.
-func uintLen(n uint64) int {
-	switch {
-	case n <= 0xfc:
-		return 1
-	case n <= 0xffff:
-		return 3
-	case n <= 0xffffffff:
-		return 5
-	}
-	return 9
-}
-
 // putUint writes n as a compact-encoding varint at the start of b and
-// returns the number of bytes written. b must have room for uintLen(n).
+// returns the number of bytes written. b must have room for compact.UintSize(n).
 func putUint(b []byte, n uint64) int {
 	switch {
 	case n <= 0xfc:
