@@ -25,9 +25,13 @@ type nsPeer struct {
 }
 
 func startNSPeer(t *testing.T, env *Env, h *netlab.Host, args ...string) *nsPeer {
+	return startNSScript(t, env, h, "udx.js", args...)
+}
+
+func startNSScript(t *testing.T, env *Env, h *netlab.Host, script string, args ...string) *nsPeer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	cmd := h.Command(ctx, env.Node, append([]string{env.Script("udx.js")}, args...)...)
+	cmd := h.Command(ctx, env.Node, append([]string{env.Script(script)}, args...)...)
 	cmd.Dir = env.Dir
 	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(env.Dir, "node_modules"), "UDX_BIND="+h.Addr.String())
 	var stderr strings.Builder
@@ -153,4 +157,100 @@ func TestInteropUDXNetem(t *testing.T) {
 			t.Logf("JS->Go %v: %v", n, time.Since(start))
 		})
 	}
+}
+
+// LossyBenchEnv turns on TestInteropUDXLossyBench, the lossy case of
+// bench/udx (it is a benchmark, not a check, so it does not run by default).
+const LossyBenchEnv = "WARREN_UDX_LOSSY_BENCH"
+
+// TestInteropUDXLossyBench measures goodput of one bulk stream over a
+// 20 ms round trip with 1% loss on each leg, Go to Go, Go to JS and JS to
+// JS, and prints "udx-lossy: go=<MiB/s> gojs=<MiB/s> js=<MiB/s>".
+func TestInteropUDXLossyBench(t *testing.T) {
+	if os.Getenv(LossyBenchEnv) != "1" {
+		t.Skip("set " + LossyBenchEnv + "=1 (bench/udx does)")
+	}
+	env := Require(t)
+	netlab.Require(t)
+	size, _ := strconv.Atoi(os.Getenv("WARREN_UDX_LOSSY_BYTES"))
+	if size <= 0 {
+		size = 32 << 20
+	}
+	lab := netlab.New(t)
+	ha := lab.Host("a", netlab.HostConfig{})
+	hb := lab.Host("b", netlab.HostConfig{})
+	if err := ha.SetNetem(netlab.Netem{Delay: 10 * time.Millisecond, Loss: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mibs := func(d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
+	listen := func(h *netlab.Host, u *udx.UDX) *udx.Socket {
+		var s *udx.Socket
+		if err := h.Run(func() (err error) {
+			s, err = u.Listen("udp4", netip.AddrPortFrom(h.Addr, 0).String())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	jsDone := func(p *nsPeer) time.Duration {
+		f := strings.Fields(p.expect(t, "done "))
+		if len(f) != 2 || f[0] != strconv.Itoa(size) {
+			t.Fatalf("JS receiver reported %v", f)
+		}
+		ms, _ := strconv.ParseFloat(f[1], 64)
+		return time.Duration(ms * float64(time.Millisecond))
+	}
+
+	// Go -> Go
+	u := udx.New(nil)
+	a, b := listen(ha, u), listen(hb, u)
+	sa, _ := udx.Connect(a, 1, 2, b.LocalAddr(), nil)
+	sb, _ := udx.Connect(b, 2, 1, a.LocalAddr(), nil)
+	go func() { writeRandom(sa, size, 5); sa.CloseWrite() }()
+	buf := make([]byte, 1<<20)
+	var n int
+	var start time.Time
+	for {
+		k, err := sb.Read(buf)
+		if n == 0 && k > 0 {
+			start = time.Now()
+		}
+		n += k
+		if err != nil {
+			break
+		}
+	}
+	if n != size {
+		t.Fatalf("Go received %d of %d", n, size)
+	}
+	goGo := mibs(time.Since(start))
+	sa.Destroy()
+	sb.Destroy()
+
+	// Go -> JS
+	r := startNSScript(t, env, hb, "bench_udx.js", "recv", "4", "3")
+	port, _ := strconv.Atoi(r.expect(t, "port "))
+	s, err := udx.Connect(a, 3, 4, netip.AddrPortFrom(hb.Addr, uint16(port)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(r.stdin, "connect %d %s\n", a.LocalAddr().Port(), ha.Addr)
+	go io.Copy(io.Discard, s)
+	if _, err := writeRandom(s, size, 6); err != nil {
+		t.Fatal(err)
+	}
+	s.CloseWrite()
+	goJS := mibs(jsDone(r))
+	s.Close()
+
+	// JS -> JS
+	r = startNSScript(t, env, hb, "bench_udx.js", "recv", "6", "5")
+	w := startNSScript(t, env, ha, "bench_udx.js", "send", "5", "6", strconv.Itoa(size))
+	rp, wp := r.expect(t, "port "), w.expect(t, "port ")
+	fmt.Fprintf(r.stdin, "connect %s %s\n", wp, ha.Addr)
+	fmt.Fprintf(w.stdin, "connect %s %s\n", rp, hb.Addr)
+	jsJS := mibs(jsDone(r))
+	fmt.Printf("udx-lossy: go=%.1f gojs=%.1f js=%.1f unit=MiB/s\n", goGo, goJS, jsJS)
 }

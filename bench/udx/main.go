@@ -85,8 +85,39 @@ func run(total int64, runs int) error {
 	fmt.Printf("  js -> go  %v\n", jg)
 	fmt.Printf("  js -> js  %v\n", jj)
 	fmt.Printf("  go->js / js->js = %.2f\n", gj.mibs/jj.mibs)
+	if line, err := lossy(); err != nil {
+		fmt.Printf("lossy case (1%% loss each way, 20 ms RTT) skipped: %v\n", err)
+	} else {
+		fmt.Printf("lossy case (1%% loss each way, 20 ms RTT, %d MiB goodput):\n  %s\n", lossyBytes>>20, line)
+	}
 	fmt.Printf("udx: go=%.1f js=%.1f unit=MiB/s ratio=%.2f\n", gg.mibs, jj.mibs, gg.mibs/jj.mibs)
 	return nil
+}
+
+const lossyBytes = 32 << 20
+
+// lossy runs the netem case, which needs root for network namespaces: it
+// lives in the interop tests (TestInteropUDXLossyBench) because netlab
+// builds its labs from a testing.TB.
+func lossy() (string, error) {
+	if os.Geteuid() != 0 {
+		return "", errors.New("needs root for network namespaces")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-run", "^TestInteropUDXLossyBench$", "-v", ".")
+	cmd.Dir = interop.Dir()
+	cmd.Env = append(os.Environ(), "WARREN_UDX_LOSSY_BENCH=1", fmt.Sprintf("WARREN_UDX_LOSSY_BYTES=%d", lossyBytes))
+	out, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "udx-lossy:") {
+			return l, nil
+		}
+	}
+	if err == nil {
+		err = errors.New("no result")
+	}
+	return "", fmt.Errorf("%v\n%s", err, out)
 }
 
 func cpuSeconds() float64 {

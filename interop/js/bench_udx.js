@@ -3,7 +3,8 @@
 //   node bench_udx.js recv <localId> <remoteId>
 //   node bench_udx.js send <localId> <remoteId> <bytes> [chunk]
 //
-// Prints "port <n>" once bound on 127.0.0.1, waits for "connect <port>" on
+// Prints "port <n>" once bound on 127.0.0.1 (or $UDX_BIND), waits for
+// "connect <port> [host]" on
 // stdin, then transfers. The receiver prints "done <bytes> <ms>" when the
 // sender's end arrives (ms from its first byte); both print
 // "cpu <seconds>" (user+system of this process) before exiting.
@@ -16,15 +17,16 @@ const chunkSize = Number(chunkArg || 65536)
 
 const udx = new UDX()
 const socket = udx.createSocket()
-socket.bind(0, '127.0.0.1')
+const host = process.env.UDX_BIND || '127.0.0.1' // the lossy case runs in a namespace
+socket.bind(0, host)
 const stream = udx.createStream(Number(localId))
 console.log('port ' + socket.address().port)
 
 const rl = readline.createInterface({ input: process.stdin })
 rl.on('line', (line) => {
-  const [cmd, port] = line.trim().split(' ')
+  const [cmd, port, remoteHost] = line.trim().split(' ')
   if (cmd !== 'connect') return
-  stream.connect(socket, Number(remoteId), Number(port), '127.0.0.1')
+  stream.connect(socket, Number(remoteId), Number(port), remoteHost || '127.0.0.1')
   if (mode === 'recv') recv()
   else send()
 })
