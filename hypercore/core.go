@@ -417,27 +417,38 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 	b := newBatch(c.t)
 	wb := c.st.db.NewBatch()
 	defer wb.Close()
-	key := make([]byte, 9)
-	key[0] = keyBlock
-	for i, data := range blocks {
+	var size int
+	for _, data := range blocks {
 		if len(data) > MaxBlockSize {
 			return 0, ErrBlockTooBig
 		}
+		size += len(data) + int(c.paddingLocked())
+	}
+	buf := make([]byte, 0, size)
+	for i, data := range blocks {
 		index := c.t.length + uint64(i)
 		if c.enc != nil {
 			data = c.enc.encrypt(index, c.t.fork, data)
 		}
 		b.append(data)
-		putUint64BE(key[1:], index)
-		wb.Set(key, data, nil)
+		buf = append(buf, data...)
 	}
 	sig, err := c.verifier.sign(b.state(), *c.keyPair)
 	if err != nil {
 		return 0, err
 	}
 	b.signature = sig
+	if err := c.st.writeData(buf, c.t.byteLength); err != nil {
+		return 0, err
+	}
+	off := c.t.byteLength
 	for _, n := range b.nodes {
-		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+		if n.Index&1 == 0 {
+			wb.Set(indexKey(keyNode, n.Index), encodeLeafRecord(n, off), nil)
+			off += n.Size
+		} else {
+			wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+		}
 	}
 	dirty := c.setBits(c.t.length, b.length, true)
 	c.writePages(wb, dirty)
@@ -490,7 +501,7 @@ func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, 
 		enc := c.enc
 		c.mu.RUnlock()
 		if has {
-			v, ok, err := c.st.get(indexKey(keyBlock, index))
+			v, ok, err := c.st.readBlock(index)
 			if err != nil {
 				return nil, err
 			}
@@ -533,7 +544,7 @@ func (c *Core) Clear(start, end uint64) error {
 	}
 	wb := c.st.db.NewBatch()
 	defer wb.Close()
-	wb.DeleteRange(indexKey(keyBlock, start), indexKey(keyBlock, end), nil)
+	// The bytes stay in the data file; the bitfield says they are gone.
 	dirty := c.setBits(start, end, false)
 	c.writePages(wb, dirty)
 	if err := wb.Commit(pebble.Sync); err != nil {
@@ -592,7 +603,6 @@ func (c *Core) truncateLocked(length, fork uint64) error {
 			ite.Parent()
 		}
 	}
-	wb.DeleteRange(indexKey(keyBlock, length), indexKey(keyBlock, old), nil)
 	dirty := c.setBits(length, old, false)
 	c.writePages(wb, dirty)
 	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: fork, length: length, byteLength: nt.byteLength, signature: sig}), nil)
@@ -600,6 +610,7 @@ func (c *Core) truncateLocked(length, fork uint64) error {
 		c.dropPages(dirty)
 		return err
 	}
+	c.st.data.Truncate(int64(nt.byteLength)) // best effort: bytes past the head are unreachable anyway
 	c.t = nt
 	c.truncations = append(c.truncations, truncation{fork: fork, length: length})
 	c.contiguous = min(c.contiguous, length)
@@ -668,7 +679,7 @@ func (c *Core) Proof(req ProofRequest) (*Proof, error) {
 		return nil, err
 	}
 	if p.Block != nil {
-		v, ok, err := c.st.get(indexKey(keyBlock, p.Block.Index))
+		v, ok, err := c.st.readBlock(p.Block.Index)
 		if err != nil {
 			return nil, err
 		}
@@ -730,6 +741,14 @@ func (c *Core) Apply(p *Proof) error {
 	wb := c.st.db.NewBatch()
 	defer wb.Close()
 	for _, n := range b.nodes {
+		if n.Index&1 == 0 {
+			// Keep a stored leaf: its record may hold its block's offset.
+			if _, ok, err := c.st.getNode(n.Index); err != nil {
+				return err
+			} else if ok {
+				continue
+			}
+		}
 		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
 	}
 	var dirty []uint64
@@ -737,7 +756,18 @@ func (c *Core) Apply(p *Proof) error {
 		if p.Block.Index >= b.length {
 			return fmt.Errorf("%w: block beyond the tree", ErrInvalidProof)
 		}
-		wb.Set(indexKey(keyBlock, p.Block.Index), p.Block.Value, nil)
+		// The block goes to its byte offset; the tree nodes of the proof
+		// and the store give it.
+		src := overlay{nodes: b.nodes, next: c.st}
+		off, err := byteOffset(&b.tree, src, 2*p.Block.Index)
+		if err != nil {
+			return err
+		}
+		if err := c.st.writeData(p.Block.Value, off); err != nil {
+			return err
+		}
+		leaf := leafNode(2*p.Block.Index, p.Block.Value)
+		wb.Set(indexKey(keyNode, leaf.Index), encodeLeafRecord(leaf, off), nil)
 		dirty = c.setBits(p.Block.Index, p.Block.Index+1, true)
 		c.writePages(wb, dirty)
 	}

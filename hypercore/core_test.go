@@ -386,3 +386,36 @@ func ExampleOpen() {
 }
 
 func tmpDir() (string, error) { return osMkdirTemp() }
+
+// TestSparseOrderKeepsBlocks fetches blocks out of order and from the end:
+// proofs that carry the leaf of an already stored block must not hide it.
+func TestSparseOrderKeepsBlocks(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 9)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	p, _ := w.Proof(ProofRequest{Block: &RequestBlock{Index: 8}, Upgrade: &RequestUpgrade{Start: 0, Length: 9}})
+	p.Manifest = w.Manifest()
+	if err := r.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []uint64{3, 2, 7, 0, 5, 1, 6, 4} {
+		rb, err := r.BlockRequest(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Ask for more nodes than needed so siblings of stored blocks come along.
+		rb.Nodes++
+		p, err := w.Proof(ProofRequest{Block: rb})
+		if err != nil {
+			rb.Nodes--
+			if p, err = w.Proof(ProofRequest{Block: rb}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.Apply(p); err != nil {
+			t.Fatalf("block %d: %v", i, err)
+		}
+	}
+	verifyAll(t, r)
+}

@@ -22,13 +22,17 @@ var (
 	ErrCorrupt = errors.New("hypercore: corrupt stored record")
 )
 
+// Blocks live in one data file, each at its byte offset in the core (as
+// stored, so with padding): appends write one contiguous run. The record of
+// a leaf node carries the offset of its block, so a read is one pebble get
+// and one pread. Pebble holds everything else.
+//
 // Record keys. Every key starts with one byte naming the record kind;
 // indexed records append the index as a big-endian uint64 so that pebble
 // orders them by index.
 const (
 	keyAuth     = 'a' // key, manifest, key pair
 	keyHead     = 'h' // the signed head: fork, length, signature
-	keyBlock    = 'b' // + index: stored block (encrypted if the core is)
 	keyNode     = 'n' // + index: tree node
 	keyBitfield = 'f' // + page: bitfield page
 	keyUserData = 'u' // + name: user data
@@ -46,9 +50,11 @@ func indexKey(kind byte, i uint64) []byte {
 	return k
 }
 
-// store is the pebble database of one core, with the lock on its directory.
+// store is the pebble database of one core, its block data file and the
+// lock on its directory.
 type store struct {
 	db   *pebble.DB
+	data *os.File
 	lock *os.File
 }
 
@@ -60,20 +66,68 @@ func openStore(dir string) (*store, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(filepath.Join(dir, "db"), &pebble.Options{Logger: quietLogger{}})
+	data, err := os.OpenFile(filepath.Join(dir, "blocks"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	return &store{db: db, lock: lock}, nil
+	db, err := pebble.Open(filepath.Join(dir, "db"), storeOptions())
+	if err != nil {
+		data.Close()
+		lock.Close()
+		return nil, err
+	}
+	return &store{db: db, data: data, lock: lock}, nil
 }
 
 func (s *store) close() error {
 	err := s.db.Close()
+	if e := s.data.Close(); err == nil {
+		err = e
+	}
 	if e := s.lock.Close(); err == nil {
 		err = e
 	}
 	return err
+}
+
+// writeData writes b at offset of the data file and syncs it. It runs
+// before the pebble batch that makes the bytes reachable.
+func (s *store) writeData(b []byte, offset uint64) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := s.data.WriteAt(b, int64(offset)); err != nil {
+		return err
+	}
+	return s.data.Sync()
+}
+
+// leaf returns the stored node of block index and the offset of the block
+// in the data file; hasBlock is false when the offset is not recorded.
+func (s *store) leaf(index uint64) (n Node, offset uint64, hasOffset, ok bool, err error) {
+	v, ok, err := s.get(indexKey(keyNode, 2*index))
+	if err != nil || !ok {
+		return n, 0, false, ok, err
+	}
+	n, offset, hasOffset, err = decodeNodeRecordOffset(2*index, v)
+	return n, offset, hasOffset, err == nil, err
+}
+
+// readBlock reads the stored bytes of block index, or ok=false.
+func (s *store) readBlock(index uint64) ([]byte, bool, error) {
+	n, off, hasOff, ok, err := s.leaf(index)
+	if err != nil || !ok || !hasOff {
+		return nil, false, err
+	}
+	if n.Size > MaxBlockSize+EncryptionPadding {
+		return nil, false, fmt.Errorf("%w: block %d size", ErrCorrupt, index)
+	}
+	b := make([]byte, n.Size)
+	if _, err := s.data.ReadAt(b, int64(off)); err != nil {
+		return nil, false, fmt.Errorf("%w: block %d: %v", ErrCorrupt, index, err)
+	}
+	return b, true, nil
 }
 
 // get returns a copy of the value at key, or nil and ok=false.
@@ -99,6 +153,21 @@ func (s *store) getNode(i uint64) (Node, bool, error) {
 	return n, err == nil, err
 }
 
+// storeOptions tunes pebble for hypercore's load: large sequential batches
+// of mostly incompressible blocks (hashes, often encrypted data), so a
+// bigger memtable and no compression cut flush and compaction work.
+func storeOptions() *pebble.Options {
+	o := &pebble.Options{
+		Logger:                      quietLogger{},
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		LBaseMaxBytes:               256 << 20,
+	}
+	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	return o
+}
+
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
@@ -107,23 +176,44 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
 
-// A stored node is its size as a varint then its 32-byte hash.
+// A stored node is its size as a varint then its 32-byte hash; a leaf
+// whose block is in the data file adds the block's offset as a varint.
 func encodeNodeRecord(n Node) []byte {
 	b := binaryAppendUint(nil, n.Size)
 	return append(b, n.Hash[:]...)
 }
 
+func encodeLeafRecord(n Node, offset uint64) []byte {
+	return binaryAppendUint(encodeNodeRecord(n), offset)
+}
+
 func decodeNodeRecord(index uint64, b []byte) (Node, error) {
+	n, _, _, err := decodeNodeRecordOffset(index, b)
+	return n, err
+}
+
+func decodeNodeRecordOffset(index uint64, b []byte) (n Node, offset uint64, hasOffset bool, err error) {
+	bad := fmt.Errorf("%w: node %d", ErrCorrupt, index)
 	s := &compact.State{Buf: b, End: len(b)}
 	size, err := compact.Uint.Decode(s)
 	if err != nil {
-		return Node{}, fmt.Errorf("%w: node %d", ErrCorrupt, index)
+		return n, 0, false, bad
 	}
 	h, err := compact.Bytes32.Decode(s)
-	if err != nil || s.Start != s.End {
-		return Node{}, fmt.Errorf("%w: node %d", ErrCorrupt, index)
+	if err != nil {
+		return n, 0, false, bad
 	}
-	return Node{Index: index, Size: size, Hash: h}, nil
+	n = Node{Index: index, Size: size, Hash: h}
+	if s.Start == s.End {
+		return n, 0, false, nil
+	}
+	if index&1 == 1 {
+		return n, 0, false, bad
+	}
+	if offset, err = compact.Uint.Decode(s); err != nil || s.Start != s.End || offset > maxSafe {
+		return n, 0, false, bad
+	}
+	return n, offset, true, nil
 }
 
 // headRecord is the signed state of the core.

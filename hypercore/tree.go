@@ -840,3 +840,19 @@ func seekLocal(src nodeSource, t *tree, bytes, padding uint64) (index, rel uint6
 	}
 	return 0, 0, ErrOutOfRange
 }
+
+// overlay reads nodes from a list first (a batch being verified), then
+// from next.
+type overlay struct {
+	nodes []Node
+	next  nodeSource
+}
+
+func (o overlay) getNode(index uint64) (Node, bool, error) {
+	for i := len(o.nodes) - 1; i >= 0; i-- {
+		if o.nodes[i].Index == index {
+			return o.nodes[i], true, nil
+		}
+	}
+	return o.next.getNode(index)
+}

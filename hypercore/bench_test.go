@@ -1,0 +1,57 @@
+package hypercore
+
+import (
+	"crypto/rand"
+	"testing"
+)
+
+// BenchmarkAppend appends 1 KiB blocks in batches of 1024, each batch one
+// synced write, the hypercore append figure of DESIGN.md.
+func BenchmarkAppend(b *testing.B) {
+	c, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	batch := make([][]byte, 1024)
+	for i := range batch {
+		batch[i] = make([]byte, 1024)
+		rand.Read(batch[i])
+	}
+	b.SetBytes(1024 * 1024)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := c.Append(batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*1024)/b.Elapsed().Seconds(), "blocks/s")
+}
+
+// BenchmarkProof measures building and verifying a block proof with an
+// upgrade, the per-block work of replication.
+func BenchmarkProof(b *testing.B) {
+	w, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	batch := make([][]byte, 1024)
+	for i := range batch {
+		batch[i] = make([]byte, 1024)
+	}
+	for range 16 {
+		w.Append(batch...)
+	}
+	n := w.Length()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		p, err := w.Proof(ProofRequest{Block: &RequestBlock{Index: uint64(i) % n}, Upgrade: &RequestUpgrade{Start: 0, Length: n}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := verifyProof(&tree{}, memNodes{}, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
