@@ -1,0 +1,62 @@
+package dht
+
+import (
+	"context"
+	"net/netip"
+
+	"github.com/warrenp2p/warren/udx"
+)
+
+// PacketConn is the datagram transport a Node runs on: one UDP socket in
+// production (a UDXConn), anything that moves datagrams in tests.
+type PacketConn interface {
+	// ReadFrom waits for the next datagram. The returned slice is owned by
+	// the caller.
+	ReadFrom(ctx context.Context) ([]byte, netip.AddrPort, error)
+	// WriteTo sends one datagram.
+	WriteTo(b []byte, to netip.AddrPort) error
+	// LocalAddr is the bound address.
+	LocalAddr() netip.AddrPort
+	// Close releases the socket and makes ReadFrom return an error.
+	Close() error
+}
+
+// TTLWriter is implemented by transports that can send one datagram with
+// a given IP TTL (hole punching uses low TTLs).
+type TTLWriter interface {
+	SendTTL(b []byte, to netip.AddrPort, ttl int) error
+}
+
+// UDXConn adapts a *udx.Socket to PacketConn. Socket stays reachable so
+// that UDX streams can share the port, as hyperdht does.
+type UDXConn struct {
+	*udx.Socket
+}
+
+// ReadFrom implements PacketConn.
+func (c UDXConn) ReadFrom(ctx context.Context) ([]byte, netip.AddrPort, error) {
+	d, err := c.Socket.ReadFrom(ctx)
+	if err != nil {
+		return nil, netip.AddrPort{}, err
+	}
+	return d.Data, d.From, nil
+}
+
+// ListenUDX opens a UDX socket on an IPv4 address. It is the default
+// Config.Listen.
+func ListenUDX(addr netip.AddrPort) (PacketConn, error) {
+	s, err := udx.Listen("udp4", addr.String())
+	if err != nil {
+		return nil, err
+	}
+	return UDXConn{s}, nil
+}
+
+func writeTTL(c PacketConn, b []byte, to netip.AddrPort, ttl int) error {
+	if ttl > 0 {
+		if t, ok := c.(TTLWriter); ok {
+			return t.SendTTL(b, to, ttl)
+		}
+	}
+	return c.WriteTo(b, to)
+}

@@ -1,0 +1,209 @@
+package dht
+
+import (
+	"bytes"
+	"math/bits"
+	"math/rand/v2"
+	"net/netip"
+)
+
+// K is the bucket size of the routing table and the number of closest nodes
+// a query keeps, as in kademlia-routing-table.
+const K = 20
+
+// node is one entry of the routing table and of the time-ordered node list.
+type node struct {
+	id   [32]byte
+	addr netip.AddrPort
+	to   netip.AddrPort // our address as this node saw it (zero if unknown)
+
+	sampled   uint64 // tick when to was last fed to the NAT sampler
+	added     uint64
+	pinged    uint64
+	seen      uint64
+	downHints int
+
+	// time-ordered list links
+	prev, next *node
+	listed     bool
+}
+
+// table is a Kademlia routing table with 256 rows of at most K nodes,
+// indexed by the length of the common prefix with the local id. Nodes
+// inside a row are kept sorted by id, as kademlia-routing-table does.
+type table struct {
+	id   [32]byte
+	rows [256][]*node
+	size int
+	// onFull is called when a node could not be added because its row is
+	// full; it may start a ping of an old node.
+	onFull func(newNode *node, row []*node)
+}
+
+func newTable(id [32]byte) *table { return &table{id: id} }
+
+// diff is the row index of id: the number of leading bits it shares with
+// the table id (255 for the table id itself).
+func (t *table) diff(id *[32]byte) int {
+	for i := 0; i < 32; i++ {
+		if x := id[i] ^ t.id[i]; x != 0 {
+			return i*8 + bits.LeadingZeros8(x)
+		}
+	}
+	return 255
+}
+
+func rowSearch(row []*node, id *[32]byte, from int) (int, bool) {
+	l, r := 0, len(row)-1
+	for l <= r {
+		m := (l + r) >> 1
+		c := bytes.Compare(id[from:], row[m].id[from:])
+		if c == 0 {
+			return m, true
+		}
+		if c < 0 {
+			r = m - 1
+		} else {
+			l = m + 1
+		}
+	}
+	return l, false
+}
+
+// add inserts n or replaces the node with the same id. It reports false if
+// the row is full.
+func (t *table) add(n *node) bool {
+	i := t.diff(&n.id)
+	row := t.rows[i]
+	j, found := rowSearch(row, &n.id, i>>3)
+	if found {
+		row[j] = n
+		return true
+	}
+	if len(row) >= K {
+		if t.onFull != nil {
+			t.onFull(n, row)
+		}
+		return false
+	}
+	row = append(row, nil)
+	copy(row[j+1:], row[j:])
+	row[j] = n
+	t.rows[i] = row
+	t.size++
+	return true
+}
+
+func (t *table) remove(id *[32]byte) bool {
+	i := t.diff(id)
+	row := t.rows[i]
+	j, found := rowSearch(row, id, i>>3)
+	if !found {
+		return false
+	}
+	copy(row[j:], row[j+1:])
+	row[len(row)-1] = nil
+	t.rows[i] = row[:len(row)-1]
+	t.size--
+	return true
+}
+
+func (t *table) get(id *[32]byte) *node {
+	i := t.diff(id)
+	row := t.rows[i]
+	j, found := rowSearch(row, id, i>>3)
+	if !found {
+		return nil
+	}
+	return row[j]
+}
+
+func (t *table) random() *node {
+	if t.size == 0 {
+		return nil
+	}
+	n := rand.IntN(t.size)
+	for _, row := range t.rows {
+		if n < len(row) {
+			return row[n]
+		}
+		n -= len(row)
+	}
+	return nil
+}
+
+// closest returns up to k nodes near id: the rows sharing the longest
+// prefix with id first, then the farther rows, as kademlia-routing-table.
+func (t *table) closest(id *[32]byte, k int) []*node {
+	var out []*node
+	d := t.diff(id)
+	push := func(i int) {
+		row := t.rows[i]
+		m := min(k-len(out), len(row))
+		out = append(out, row[:m]...)
+	}
+	for i := d; i >= 0 && len(out) < k; i-- {
+		push(i)
+	}
+	for i := d + 1; i < len(t.rows) && len(out) < k; i++ {
+		push(i)
+	}
+	return out
+}
+
+func (t *table) all() []*node { return t.closest(&t.id, t.size) }
+
+// xorCompare orders a and b by XOR distance to target (negative: a closer).
+func xorCompare(target, a, b *[32]byte) int {
+	for i := 0; i < 32; i++ {
+		if a[i] == b[i] {
+			continue
+		}
+		return int(target[i]^a[i]) - int(target[i]^b[i])
+	}
+	return 0
+}
+
+// nodeList is a time-ordered set (npm time-ordered-set): adding a node moves
+// it to the newest end.
+type nodeList struct {
+	oldest, latest *node
+	length         int
+}
+
+func (l *nodeList) has(n *node) bool { return n.listed }
+
+func (l *nodeList) add(n *node) {
+	if n.listed {
+		l.remove(n)
+	}
+	n.listed = true
+	n.prev = l.latest
+	n.next = nil
+	if l.latest != nil {
+		l.latest.next = n
+	}
+	l.latest = n
+	if l.oldest == nil {
+		l.oldest = n
+	}
+	l.length++
+}
+
+func (l *nodeList) remove(n *node) {
+	if !n.listed {
+		return
+	}
+	if n.prev != nil {
+		n.prev.next = n.next
+	} else {
+		l.oldest = n.next
+	}
+	if n.next != nil {
+		n.next.prev = n.prev
+	} else {
+		l.latest = n.prev
+	}
+	n.prev, n.next, n.listed = nil, nil, false
+	l.length--
+}
