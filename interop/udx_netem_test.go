@@ -133,7 +133,7 @@ func TestInteropUDXNetem(t *testing.T) {
 			if rest, err := io.ReadAll(s); err != nil || string(rest) != "after-end" {
 				t.Fatalf("read after end: %q %v", rest, err)
 			}
-			t.Logf("Go->JS %v: %v, retransmits %d", n, time.Since(start), s.Retransmits)
+			t.Logf("Go->JS %v: %v, %+v", n, time.Since(start), s.Stats())
 
 			// JS -> Go
 			start = time.Now()

@@ -86,7 +86,7 @@ func TestInteropUDXGoToJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := p.Expect(t, "recv ")
-	t.Logf("Go->JS %d MiB in %v", udxBulk>>20, time.Since(start))
+	t.Logf("Go->JS %d MiB in %v, %+v", udxBulk>>20, time.Since(start), s.Stats())
 	if want := fmt.Sprintf("%d %s", udxBulk, sum); got != want {
 		t.Fatalf("JS received %q, want %q", got, want)
 	}

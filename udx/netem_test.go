@@ -55,8 +55,7 @@ func TestNetemGoToGo(t *testing.T) {
 			}()
 			transfer(t, sa, sb, data)
 			<-done
-			t.Logf("%v: 4 MiB + 1 MiB in %v, retransmits %d, fast recoveries %d, RTOs %d",
-				n, time.Since(start), sa.Retransmits, sa.FastRecoveries, sa.RTOCount)
+			t.Logf("%v: 4 MiB + 1 MiB in %v, %+v", n, time.Since(start), sa.Stats())
 		})
 	}
 }

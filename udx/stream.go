@@ -127,6 +127,7 @@ type Stream struct {
 	remoteEnded  uint32
 	ackNeeded    bool
 	ackPending   bool
+	inBatch      bool // the socket reader will call afterBatch
 
 	// send side
 	seq, remoteAcked uint32
@@ -165,7 +166,7 @@ type Stream struct {
 
 	pacingBPMS   uint64
 	tbAvailable  uint64
-	tbLastRefill int64 // ms
+	tbLastRefill int64 // µs
 	pacingTimer  *time.Timer
 	pacingArmed  bool
 
@@ -203,10 +204,49 @@ type Stream struct {
 	writeCh   chan struct{}
 	rdl, wdl  deadline
 
-	// Stats
-	Retransmits    int // packets sent again
+	retransmits, fastRecoveries, rtoCount int
+	packetsTx, packetsRx                  uint64
+}
+
+// Stats is a snapshot of a stream's transport state.
+type Stats struct {
+	RTT            time.Duration // smoothed round-trip time
+	MinRTT         time.Duration
+	RTO            time.Duration
+	Cwnd           int    // congestion window, packets
+	Inflight       int    // packets in flight
+	MTU            int    // path MTU in use
+	PacingRate     uint64 // bytes per second
+	BBRState       int    // 0 startup, 1 drain, 2 probe bandwidth, 3 probe RTT
+	Retransmits    int    // packets sent more than once
 	FastRecoveries int
-	RTOCount       int
+	RTOs           int
+	PacketsSent    uint64
+	PacketsRecv    uint64
+}
+
+// Stats returns the stream's current transport state.
+func (s *Stream) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{
+		RTT:            time.Duration(s.srtt) * time.Microsecond,
+		RTO:            time.Duration(s.rto) * time.Millisecond,
+		Cwnd:           int(s.cwnd),
+		Inflight:       s.inflightQ.n,
+		MTU:            s.mtu,
+		PacingRate:     s.pacingBPMS * 1000,
+		BBRState:       s.bbr.state,
+		Retransmits:    s.retransmits,
+		FastRecoveries: s.fastRecoveries,
+		RTOs:           s.rtoCount,
+		PacketsSent:    s.packetsTx,
+		PacketsRecv:    s.packetsRx,
+	}
+	if s.bbr.minRTT > 0 {
+		st.MinRTT = time.Duration(s.bbr.minRTT) * time.Microsecond
+	}
+	return st
 }
 
 // NewStream creates a stream with local id id on this instance. It
@@ -240,7 +280,7 @@ func (u *UDX) NewStream(id uint32, cfg *StreamConfig) (*Stream, error) {
 	s.rttMin.reset(now, -1)
 	s.rttMin.v = [3]float64{1e18, 1e18, 1e18}
 	s.tbAvailable = initPacingRate
-	s.tbLastRefill = now / 1000
+	s.tbLastRefill = now
 	s.cwnd = 10
 	s.sendRwnd = defaultRwndMax
 	s.seq, s.remoteAcked, s.wl2 = s.cfg.Seq, s.cfg.Seq, s.cfg.Seq
@@ -299,6 +339,15 @@ func (s *Stream) unlock() {
 	}
 }
 
+func (s *Stream) unlockNoFlush() {
+	post := s.post
+	s.post = nil
+	s.mu.Unlock()
+	for _, f := range post {
+		f()
+	}
+}
+
 func (s *Stream) flushTx() {
 	if len(s.tx) == 0 {
 		return
@@ -316,6 +365,7 @@ func (s *Stream) queueTx(b []byte) {
 	if s.sock == nil {
 		return
 	}
+	s.packetsTx++
 	s.tx = append(s.tx, message{buf: b, addr: s.remote})
 	if len(s.tx) >= 64 {
 		s.flushTx()
@@ -552,7 +602,7 @@ func (s *Stream) onRTO() {
 		return
 	}
 	s.highSeq = s.seq
-	s.RTOCount++
+	s.rtoCount++
 	s.caState = caLoss
 	s.tlpInFlight, s.tlpIsRetrans = false, false
 	s.startTimer(timerRTO, s.rto*2*1000)
@@ -640,7 +690,7 @@ func (s *Stream) rackDetectLoss() int64 {
 		p = next
 	}
 	if resending > probesLost && s.caState == caOpen {
-		s.FastRecoveries++
+		s.fastRecoveries++
 		s.caState = caRecovery
 		s.highSeq = s.seq
 		s.tlpInFlight, s.tlpIsRetrans = false, false
@@ -651,24 +701,36 @@ func (s *Stream) rackDetectLoss() int64 {
 
 // ---- sending ----
 
+// Pacing is a token bucket in bytes. libudx refills it once per
+// millisecond; this one refills continuously and holds at most
+// pacingBurstUS worth of the pacing rate, so a receiver with a small
+// socket buffer does not see millisecond-long line-rate bursts.
+const pacingBurstUS = 250
+
 func (s *Stream) refillPacing() {
-	nowMS := nowUS() / 1000
-	if nowMS > s.tbLastRefill {
-		s.tbAvailable = uint64(nowMS-s.tbLastRefill) * s.pacingBPMS
-		s.tbLastRefill = nowMS
+	now := nowUS()
+	if now <= s.tbLastRefill {
+		return
 	}
+	s.tbAvailable += uint64(now-s.tbLastRefill) * s.pacingBPMS / 1000
+	s.tbLastRefill = now
+	burst := max(s.pacingBPMS*pacingBurstUS/1000, 2*mtuMax)
+	s.tbAvailable = min(s.tbAvailable, burst)
 }
 
 func (s *Stream) armPacing() {
 	if !s.pacingArmed && !s.closed {
 		s.pacingArmed = true
-		s.pacingTimer.Reset(time.Millisecond)
+		// wait until about one full packet's worth of tokens is back
+		us := int64(mtuMax) * 1000 / int64(max(s.pacingBPMS, 1))
+		us = min(max(us, 50), 1000)
+		s.pacingTimer.Reset(time.Duration(us) * time.Microsecond)
 	}
 }
 
 func (s *Stream) maySend(retransmit bool) bool {
 	s.refillPacing()
-	if s.tbAvailable == 0 {
+	if s.tbAvailable < uint64(s.mtu) {
 		s.armPacing()
 		return false
 	}
@@ -774,7 +836,7 @@ func (s *Stream) sendNew(tlp bool) bool {
 func (s *Stream) retransmit(p *outPacket) {
 	wasEmpty := s.inflightQ.n == 0
 	s.transmit(p, true)
-	s.Retransmits++
+	s.retransmits++
 	if wasEmpty {
 		s.bbrOnTransmitStart(nowUS())
 	}
@@ -844,7 +906,9 @@ func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byt
 			return false
 		}
 	}
-	defer s.unlock()
+	// Packets this one triggers wait in s.tx for afterBatch, so a burst
+	// of acks read with one recvmmsg leads to one sendmmsg.
+	defer s.unlockNoFlush()
 	if s.connected && (s.sock == sock || s.prevSock == sock) {
 		if f := unmapAddr(from); f != s.remote && f != s.prevRemote {
 			return false // not from our peer: spoofed or stale, dropped
@@ -854,6 +918,7 @@ func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byt
 		s.relayPacket(p, raw)
 		return false
 	}
+	s.inBatch = true
 	s.process(p)
 	return !s.closed
 }
@@ -861,6 +926,10 @@ func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byt
 func (s *Stream) afterBatch() {
 	s.mu.Lock()
 	defer s.unlock()
+	if s.inBatch {
+		s.inBatch = false
+		s.sendPackets()
+	}
 	if s.ackPending && !s.closed {
 		s.ackPending = false
 		s.sendAck()
@@ -892,6 +961,7 @@ func (s *Stream) forward(b []byte) {
 }
 
 func (s *Stream) process(p *Packet) {
+	s.packetsRx++
 	typ := p.Type
 	ack := p.Ack
 	priorAcked := s.remoteAcked
@@ -1059,7 +1129,9 @@ func (s *Stream) process(p *Packet) {
 		s.rateGen(delivered, lost, &rs, now)
 		s.bbrMain(&rs, now)
 	}
-	s.sendPackets()
+	if !s.inBatch {
+		s.sendPackets()
+	}
 }
 
 func (s *Stream) sackValid(start, end uint32) bool {
