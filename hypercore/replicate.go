@@ -1,0 +1,467 @@
+package hypercore
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/warrenp2p/warren/compact"
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/protomux"
+)
+
+// Protocol is the protomux protocol name of hypercore replication.
+const Protocol = "hypercore/alpha"
+
+// Replication errors.
+var (
+	// ErrCapability is returned when the remote's capability does not prove
+	// it knows the core key for this connection.
+	ErrCapability = errors.New("hypercore: invalid replication capability")
+	// ErrBadPeer is returned when a peer sent data that did not verify; the
+	// peer's channel is closed and nothing it sent is stored.
+	ErrBadPeer = errors.New("hypercore: peer sent invalid data")
+)
+
+// maxInflight is how many block requests a peer keeps outstanding.
+const maxInflight = 64
+
+// Capability returns the replication capability one side sends: the keyed
+// hash of the core key under the noise handshake hash of the connection.
+func Capability(initiator bool, key [32]byte, handshakeHash []byte) ([32]byte, error) {
+	ns := nsReplicateResp
+	if initiator {
+		ns = nsReplicateInit
+	}
+	return crypto.KeyedHash(handshakeHash, ns[:], key[:])
+}
+
+// Peer replicates a core with one remote over a protomux channel. It
+// downloads every block the remote has and this core lacks (eager), answers
+// the remote's requests and announces appends. Message handlers only queue
+// work; one goroutine owned by the Peer does it and ends when the channel
+// closes.
+type Peer struct {
+	c         *Core
+	ch        *protomux.Channel
+	mSync     *protomux.Message
+	mRequest  *protomux.Message
+	mData     *protomux.Message
+	mNoData   *protomux.Message
+	mRange    *protomux.Message
+	initiator bool
+	hsHash    []byte
+
+	mu    sync.Mutex
+	queue []func()
+	wake  chan struct{}
+	err   error
+	done  chan struct{}
+
+	// Worker state.
+	remoteOpened    bool
+	remoteSynced    bool
+	remoteFork      uint64
+	remoteLength    uint64
+	remoteContig    uint64
+	remoteHas       map[uint64]bool
+	inflight        map[uint64]*Request
+	inflightBlock   map[uint64]bool
+	upgradeInflight bool
+	nextID          uint64
+	cursor          uint64
+	sentLength      uint64
+	sentFork        uint64
+	sentContig      uint64
+	sentAny         bool
+}
+
+// Replicate opens the hypercore channel for c on mux. initiator and
+// handshakeHash come from the encrypted connection under the mux
+// (secretstream Conn.IsInitiator and HandshakeHash).
+func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte) (*Peer, error) {
+	p := &Peer{
+		c:             c,
+		initiator:     initiator,
+		hsHash:        append([]byte(nil), handshakeHash...),
+		wake:          make(chan struct{}, 1),
+		done:          make(chan struct{}),
+		remoteHas:     map[uint64]bool{},
+		inflight:      map[uint64]*Request{},
+		inflightBlock: map[uint64]bool{},
+		nextID:        1,
+	}
+	dk := c.DiscoveryKey()
+	ch, err := mux.Channel(protomux.ChannelOptions{
+		Protocol: Protocol,
+		Aliases:  []string{"hypercore"},
+		ID:       dk[:],
+		OnOpen:   p.onOpen,
+		OnClose:  func(bool) { p.signal() },
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.ch = ch
+	p.mSync = ch.AddMessage(p.handle(decodeSync, p.onSync))
+	p.mRequest = ch.AddMessage(p.handle(func(b []byte) (*Request, error) {
+		return compact.Decode[*Request](RequestCodec, b)
+	}, p.onRequest))
+	ch.AddMessage(nil) // cancel: requests are answered at once
+	p.mData = ch.AddMessage(p.handle(func(b []byte) (*Data, error) {
+		return compact.Decode[*Data](DataCodec, b)
+	}, p.onData))
+	p.mNoData = ch.AddMessage(p.handle(decodeNoData, p.onNoData))
+	ch.AddMessage(p.handle(decodeWant, func(Want) {}))
+	ch.AddMessage(p.handle(decodeWant, func(Want) {}))
+	ch.AddMessage(p.handle(decodeBitfield, p.onBitfield))
+	p.mRange = ch.AddMessage(p.handle(decodeRange, p.onRange))
+	ch.AddMessage(nil) // extension
+	capa, err := Capability(initiator, c.Key(), handshakeHash)
+	if err != nil {
+		ch.Close()
+		return nil, err
+	}
+	if err := ch.Open(encodeHandshake(Handshake{Seeks: true, Capability: capa})); err != nil {
+		ch.Close()
+		return nil, err
+	}
+	go p.run()
+	return p, nil
+}
+
+// handle wraps a decoder and a worker-side handler into a protomux message
+// handler: a message that does not decode is an error (it ends the mux, as
+// in JS); a decoded one is queued for the worker.
+func (p *Peer) handle(decode any, fn any) func([]byte) error {
+	return func(b []byte) error {
+		switch d := decode.(type) {
+		case func([]byte) (Sync, error):
+			m, err := d(b)
+			if err != nil {
+				return err
+			}
+			p.enqueue(func() { fn.(func(Sync))(m) })
+		case func([]byte) (*Request, error):
+			m, err := d(b)
+			if err != nil {
+				return err
+			}
+			p.enqueue(func() { fn.(func(*Request))(m) })
+		case func([]byte) (*Data, error):
+			m, err := d(b)
+			if err != nil {
+				return err
+			}
+			p.enqueue(func() { fn.(func(*Data))(m) })
+		case func([]byte) (NoData, error):
+			m, err := d(b)
+			if err != nil {
+				return err
+			}
+			p.enqueue(func() { fn.(func(NoData))(m) })
+		case func([]byte) (Want, error):
+			if _, err := d(b); err != nil {
+				return err
+			}
+		case func([]byte) (Bitfield, error):
+			m, err := d(b)
+			if err != nil {
+				return err
+			}
+			p.enqueue(func() { fn.(func(Bitfield))(m) })
+		case func([]byte) (Range, error):
+			m, err := d(b)
+			if err != nil {
+				return err
+			}
+			p.enqueue(func() { fn.(func(Range))(m) })
+		}
+		return nil
+	}
+}
+
+func (p *Peer) enqueue(f func()) {
+	p.mu.Lock()
+	p.queue = append(p.queue, f)
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *Peer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Done is closed when the peer's worker has ended.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Err reports why the peer ended, if it was dropped for bad data.
+func (p *Peer) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Close closes the peer's channel.
+func (p *Peer) Close() error { return p.ch.Close() }
+
+func (p *Peer) fail(err error) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	p.ch.Close()
+}
+
+func (p *Peer) onOpen(hs []byte) error {
+	h, err := decodeHandshake(hs)
+	if err != nil {
+		return err
+	}
+	want, err := Capability(!p.initiator, p.c.Key(), p.hsHash)
+	if err != nil {
+		return err
+	}
+	if h.Capability != want {
+		return ErrCapability
+	}
+	p.enqueue(func() {
+		p.remoteOpened = true
+		p.sendSync()
+		p.announce()
+	})
+	return nil
+}
+
+func (p *Peer) run() {
+	defer close(p.done)
+	for {
+		p.c.mu.RLock()
+		changed, closed := p.c.changed, p.c.closed
+		p.c.mu.RUnlock()
+		if closed {
+			p.ch.Close()
+			return
+		}
+		select {
+		case <-p.ch.Closed():
+			return
+		case <-p.wake:
+		case <-changed:
+		}
+		for {
+			p.mu.Lock()
+			q := p.queue
+			p.queue = nil
+			p.mu.Unlock()
+			if len(q) == 0 {
+				break
+			}
+			for _, f := range q {
+				f()
+			}
+		}
+		select {
+		case <-p.ch.Closed():
+			return
+		default:
+		}
+		if p.remoteOpened {
+			p.update()
+		}
+	}
+}
+
+func (p *Peer) sendSync() {
+	info := p.c.Info()
+	m := Sync{
+		Fork:        info.Fork,
+		Length:      info.Length,
+		CanUpgrade:  true,
+		Uploading:   true,
+		Downloading: true,
+		HasManifest: p.c.Manifest() != nil && !info.Compat,
+	}
+	if info.Fork == p.remoteFork {
+		m.RemoteLength = p.remoteLength
+	}
+	p.sentLength, p.sentFork, p.sentAny = info.Length, info.Fork, true
+	p.mSync.Send(encodeSync(m))
+}
+
+// announce tells the remote the blocks we hold from 0 on.
+func (p *Peer) announce() {
+	contig := p.c.ContiguousLength()
+	if contig > 0 && contig != p.sentContig {
+		p.sentContig = contig
+		p.mRange.Send(encodeRange(Range{Start: 0, Length: contig}))
+	}
+}
+
+func (p *Peer) onSync(m Sync) {
+	p.remoteSynced = true
+	// Answer when the remote's view of us is stale; across forks only the
+	// first sync is answered, so two peers on different forks do not
+	// bounce syncs forever.
+	info := p.c.Info()
+	prevFork := p.remoteFork
+	p.remoteFork, p.remoteLength = m.Fork, m.Length
+	if m.Fork == info.Fork && m.RemoteLength != info.Length || m.Fork != info.Fork && (!p.sentAny || prevFork != m.Fork) {
+		p.sendSync()
+	}
+}
+
+func (p *Peer) onRequest(r *Request) {
+	info := p.c.Info()
+	if r.Fork != info.Fork {
+		p.mNoData.Send(encodeNoData(NoData{Request: r.ID}))
+		return
+	}
+	if r.Block != nil && !p.c.Has(r.Block.Index) {
+		p.mNoData.Send(encodeNoData(NoData{Request: r.ID}))
+		return
+	}
+	proof, err := p.c.Proof(ProofRequest{Block: r.Block, Hash: r.Hash, Seek: r.Seek, Upgrade: r.Upgrade})
+	if err != nil {
+		p.mNoData.Send(encodeNoData(NoData{Request: r.ID, Reason: 1}))
+		return
+	}
+	if r.Manifest && !info.Compat {
+		proof.Manifest = p.c.Manifest()
+	}
+	p.mData.Send(compact.Encode[*Data](DataCodec, &Data{Request: r.ID, Proof: *proof}))
+}
+
+func (p *Peer) onData(d *Data) {
+	req, ok := p.inflight[d.Request]
+	if !ok {
+		return // unsolicited or cancelled: ignore, as JS does
+	}
+	p.done1(req)
+	if err := p.c.Apply(&d.Proof); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return
+		}
+		if errors.Is(err, ErrForkMismatch) {
+			return
+		}
+		p.fail(fmt.Errorf("%w: %v", ErrBadPeer, err))
+	}
+}
+
+func (p *Peer) done1(req *Request) {
+	delete(p.inflight, req.ID)
+	if req.Block != nil {
+		delete(p.inflightBlock, req.Block.Index)
+	}
+	if req.Upgrade != nil {
+		p.upgradeInflight = false
+	}
+}
+
+func (p *Peer) onNoData(m NoData) {
+	req, ok := p.inflight[m.Request]
+	if !ok {
+		return
+	}
+	p.done1(req)
+	if req.Block != nil {
+		p.remoteHas[req.Block.Index] = false
+	}
+}
+
+func (p *Peer) onRange(m Range) {
+	if m.Start == 0 && !m.Drop {
+		p.remoteContig = max(p.remoteContig, m.Length)
+		return
+	}
+	if m.Drop && m.Start < p.remoteContig {
+		p.remoteContig = m.Start
+	}
+	if m.Length > 1<<20 {
+		m.Length = 1 << 20 // bound the bookkeeping a remote can make us do
+	}
+	for i := m.Start; i < m.Start+m.Length; i++ {
+		p.remoteHas[i] = !m.Drop
+	}
+}
+
+func (p *Peer) onBitfield(m Bitfield) {
+	for w, v := range m.Bitfield {
+		for b := range 32 {
+			i := m.Start + uint64(w*32+b)
+			if v&(1<<b) != 0 {
+				p.remoteHas[i] = true
+			} else if i < p.remoteContig {
+				p.remoteContig = i
+			}
+		}
+	}
+}
+
+func (p *Peer) remoteHasBlock(i uint64) bool {
+	if h, ok := p.remoteHas[i]; ok {
+		return h
+	}
+	return i < p.remoteContig
+}
+
+func (p *Peer) send(r *Request) {
+	r.ID = p.nextID
+	p.nextID++
+	p.inflight[r.ID] = r
+	if r.Block != nil {
+		p.inflightBlock[r.Block.Index] = true
+	}
+	if r.Upgrade != nil {
+		p.upgradeInflight = true
+	}
+	p.mRequest.Send(compact.Encode[*Request](RequestCodec, r))
+}
+
+// update sends what the current state calls for: a sync and range after
+// local changes, an upgrade request when the remote is ahead, and block
+// requests up to maxInflight.
+func (p *Peer) update() {
+	info := p.c.Info()
+	if !p.sentAny || info.Length != p.sentLength || info.Fork != p.sentFork {
+		p.sendSync()
+	}
+	p.announce()
+	if !p.remoteSynced {
+		return
+	}
+	if !p.upgradeInflight && p.remoteLength > info.Length && (p.remoteFork == info.Fork || info.Length == 0) {
+		p.send(&Request{
+			Fork:     p.remoteFork,
+			Upgrade:  &RequestUpgrade{Start: info.Length, Length: p.remoteLength - info.Length},
+			Manifest: p.c.Manifest() == nil,
+		})
+	}
+	if info.Length == 0 || p.remoteFork != info.Fork {
+		return
+	}
+	if p.cursor < info.ContiguousLength {
+		p.cursor = info.ContiguousLength
+	}
+	for i := p.cursor; i < info.Length && len(p.inflight) < maxInflight; i++ {
+		if p.c.Has(i) || p.inflightBlock[i] {
+			if i == p.cursor {
+				p.cursor++
+			}
+			continue
+		}
+		if !p.remoteHasBlock(i) {
+			continue
+		}
+		rb, err := p.c.BlockRequest(i)
+		if err != nil {
+			return
+		}
+		p.send(&Request{Fork: info.Fork, Block: rb})
+	}
+}
