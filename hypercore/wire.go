@@ -15,7 +15,7 @@ type Handshake struct {
 
 // Sync tells the remote our fork and length and what we know of theirs.
 type Sync struct {
-	Fork, Length, RemoteLength                              uint64
+	Fork, Length, RemoteLength                                 uint64
 	CanUpgrade, Uploading, Downloading, HasManifest, AllowPush bool
 }
 
