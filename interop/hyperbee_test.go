@@ -1,0 +1,474 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/warrenp2p/warren/hyperbee"
+)
+
+// beeOp is one operation of the scenario, in the JSON the JS script reads.
+type beeOp struct {
+	Put   []string `json:"put,omitempty"`
+	Del   *string  `json:"del,omitempty"`
+	Sub   string   `json:"sub,omitempty"`
+	CAS   *string  `json:"cas,omitempty"`
+	Batch []beeOp  `json:"batch,omitempty"`
+}
+
+type beeRange struct {
+	GT      *string `json:"gt,omitempty"`
+	GTE     *string `json:"gte,omitempty"`
+	LT      *string `json:"lt,omitempty"`
+	LTE     *string `json:"lte,omitempty"`
+	Reverse bool    `json:"reverse,omitempty"`
+	Limit   int     `json:"limit,omitempty"`
+}
+
+type beeHistory struct {
+	GT      int64 `json:"gt,omitempty"`
+	GTE     int64 `json:"gte,omitempty"`
+	LT      int64 `json:"lt,omitempty"`
+	LTE     int64 `json:"lte,omitempty"`
+	Reverse bool  `json:"reverse,omitempty"`
+	Limit   int   `json:"limit,omitempty"`
+}
+
+type beeDiff struct {
+	From uint64 `json:"from"`
+	To   uint64 `json:"to"`
+	beeRange
+}
+
+type beeQuery struct {
+	Range   *beeRange   `json:"range,omitempty"`
+	Get     *string     `json:"get,omitempty"`
+	History *beeHistory `json:"history,omitempty"`
+	Diff    *beeDiff    `json:"diff,omitempty"`
+	Sub     string      `json:"sub,omitempty"`
+	Version uint64      `json:"version,omitempty"`
+}
+
+type beeScenario struct {
+	Seed    string     `json:"seed"`
+	Blocks  []string   `json:"blocks,omitempty"`
+	Ops     []beeOp    `json:"ops,omitempty"`
+	Queries []beeQuery `json:"queries"`
+}
+
+type beeResult struct {
+	Blocks  []string          `json:"blocks"`
+	Answers []json.RawMessage `json:"answers"`
+}
+
+func hx(b []byte) string { return hex.EncodeToString(b) }
+func hp(b []byte) *string {
+	s := hx(b)
+	return &s
+}
+func unhx(t *testing.T, s *string) []byte {
+	t.Helper()
+	if s == nil {
+		return nil
+	}
+	b, err := hex.DecodeString(*s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// beeScenarioOps builds several thousand operations in random order: puts,
+// overwrites, deletes (of present and absent keys), batches with deletes,
+// compare-and-swap both ways and two sub-databases. versions are the
+// lengths after each top-level operation, where a checkout is a whole tree.
+func beeScenarioOps(rng *rand.Rand, keys int) []beeOp {
+	var ops []beeOp
+	key := func(i int) []byte { return fmt.Appendf(nil, "%s/%06d", []string{"alpha", "beta", "gamma"}[i%3], i*7919%1000003) }
+	val := func() []byte {
+		v := make([]byte, rng.IntN(24))
+		for i := range v {
+			v[i] = byte(rng.IntN(256))
+		}
+		return v
+	}
+	live := map[int]bool{}
+	for _, i := range rng.Perm(keys) {
+		ops = append(ops, beeOp{Put: []string{hx(key(i)), hx(val())}})
+		live[i] = true
+		switch rng.IntN(10) {
+		case 0:
+			j := rng.IntN(keys)
+			ops = append(ops, beeOp{Del: hp(key(j))})
+			delete(live, j)
+		case 1:
+			j := rng.IntN(keys)
+			if live[j] {
+				ops = append(ops, beeOp{Put: []string{hx(key(j)), hx(val())}})
+			}
+		}
+	}
+	for _, i := range rng.Perm(keys)[:keys/4] {
+		ops = append(ops, beeOp{Del: hp(key(i))})
+	}
+	for b := 0; b < 6; b++ {
+		var batch []beeOp
+		n := 20 + rng.IntN(150)
+		for range n {
+			i := rng.IntN(keys + keys/10)
+			if rng.IntN(3) == 0 {
+				batch = append(batch, beeOp{Del: hp(key(i))})
+			} else {
+				batch = append(batch, beeOp{Put: []string{hx(key(i)), hx(val())}})
+			}
+		}
+		ops = append(ops, beeOp{Batch: batch})
+	}
+	for i := range 300 {
+		sub := []string{"users", "posts"}[i%2]
+		ops = append(ops, beeOp{Sub: hx([]byte(sub)), Put: []string{hx(fmt.Appendf(nil, "%04d", rng.IntN(200))), hx(val())}})
+	}
+	// compare-and-swap: put the same key thrice, the second must match.
+	ck := []byte("cas-key")
+	ops = append(ops,
+		beeOp{Put: []string{hx(ck), hx([]byte("one"))}},
+		beeOp{Put: []string{hx(ck), hx([]byte("two"))}, CAS: hp([]byte("wrong"))},
+		beeOp{Put: []string{hx(ck), hx([]byte("three"))}, CAS: hp([]byte("one"))},
+		beeOp{Del: hp(ck), CAS: hp([]byte("one"))},
+		beeOp{Put: []string{hx([]byte("cas-new")), hx([]byte("x"))}, CAS: hp([]byte("ignored"))},
+	)
+	return ops
+}
+
+func casFor(t *testing.T, op beeOp) hyperbee.CAS {
+	if op.CAS == nil {
+		return nil
+	}
+	want := unhx(t, op.CAS)
+	return func(prev, next *hyperbee.Entry) bool { return bytes.Equal(prev.Value, want) }
+}
+
+// applyBeeOps runs the scenario on a Go bee and returns the version after
+// every top-level operation.
+func applyBeeOps(t *testing.T, b *hyperbee.Bee, ops []beeOp) []uint64 {
+	t.Helper()
+	ctx := context.Background()
+	var versions []uint64
+	for _, op := range ops {
+		var err error
+		switch {
+		case op.Batch != nil:
+			bt := b.Batch()
+			for _, o := range op.Batch {
+				if o.Put != nil {
+					_, err = bt.PutCAS(ctx, unhx(t, &o.Put[0]), unhx(t, &o.Put[1]), casFor(t, o))
+				} else {
+					_, err = bt.DelCAS(ctx, unhx(t, o.Del), casFor(t, o))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = bt.Flush(ctx)
+		default:
+			target := b
+			if op.Sub != "" {
+				target = b.Sub(unhx(t, &op.Sub), nil)
+			}
+			if op.Put != nil {
+				_, err = target.PutCAS(ctx, unhx(t, &op.Put[0]), unhx(t, &op.Put[1]), casFor(t, op))
+			} else {
+				_, err = target.DelCAS(ctx, unhx(t, op.Del), casFor(t, op))
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, b.Version())
+	}
+	return versions
+}
+
+func beeQueries(rng *rand.Rand, versions []uint64, final uint64) []beeQuery {
+	var qs []beeQuery
+	bound := func() *string {
+		k := fmt.Appendf(nil, "%s/%06d", []string{"alpha", "beta", "gamma"}[rng.IntN(3)], rng.IntN(1000003))
+		if rng.IntN(4) == 0 {
+			k = k[:rng.IntN(len(k))+1]
+		}
+		return hp(k)
+	}
+	randRange := func() *beeRange {
+		r := &beeRange{Reverse: rng.IntN(2) == 0}
+		switch rng.IntN(3) {
+		case 0:
+			r.GT = bound()
+		case 1:
+			r.GTE = bound()
+		}
+		switch rng.IntN(3) {
+		case 0:
+			r.LT = bound()
+		case 1:
+			r.LTE = bound()
+		}
+		if rng.IntN(3) == 0 {
+			r.Limit = 1 + rng.IntN(50)
+		}
+		return r
+	}
+	qs = append(qs, beeQuery{Range: &beeRange{}}, beeQuery{Range: &beeRange{Reverse: true}})
+	for range 40 {
+		qs = append(qs, beeQuery{Range: randRange()})
+	}
+	for range 10 {
+		v := versions[rng.IntN(len(versions))]
+		qs = append(qs, beeQuery{Range: randRange(), Version: v}, beeQuery{Range: &beeRange{}, Version: v})
+	}
+	for _, sub := range []string{"users", "posts"} {
+		s := hx([]byte(sub))
+		qs = append(qs,
+			beeQuery{Range: &beeRange{}, Sub: s},
+			beeQuery{Range: &beeRange{Reverse: true, Limit: 7}, Sub: s},
+			beeQuery{Range: &beeRange{GTE: hp([]byte("0050")), LT: hp([]byte("0150"))}, Sub: s},
+			beeQuery{Get: hp([]byte("0042")), Sub: s},
+			beeQuery{Diff: &beeDiff{From: versions[len(versions)-150], To: final}, Sub: s},
+		)
+	}
+	known := func() *string {
+		i := rng.IntN(3300)
+		return hp(fmt.Appendf(nil, "%s/%06d", []string{"alpha", "beta", "gamma"}[i%3], i*7919%1000003))
+	}
+	for range 200 {
+		qs = append(qs, beeQuery{Get: known()})
+	}
+	for range 20 {
+		qs = append(qs, beeQuery{Get: bound()})
+	}
+	for range 50 {
+		v := versions[rng.IntN(len(versions))]
+		qs = append(qs, beeQuery{Get: known(), Version: v})
+	}
+	for _, k := range []string{"cas-key", "cas-new", "users\x000042"} {
+		qs = append(qs, beeQuery{Get: hp([]byte(k))})
+	}
+	qs = append(qs,
+		beeQuery{History: &beeHistory{}},
+		beeQuery{History: &beeHistory{Reverse: true, Limit: 100}},
+		beeQuery{History: &beeHistory{GTE: 100, LT: 400}},
+		beeQuery{History: &beeHistory{GT: -50}},
+		beeQuery{History: &beeHistory{LTE: -20, GTE: -200, Reverse: true}},
+	)
+	for range 12 {
+		a, b := versions[rng.IntN(len(versions))], versions[rng.IntN(len(versions))]
+		d := &beeDiff{From: a, To: b}
+		if rng.IntN(2) == 0 {
+			r := randRange()
+			d.GT, d.GTE, d.LT, d.LTE, d.Limit = r.GT, r.GTE, r.LT, r.LTE, r.Limit
+		}
+		qs = append(qs, beeQuery{Diff: d})
+	}
+	return qs
+}
+
+func entryJSON(e *hyperbee.Entry) any {
+	if e == nil {
+		return nil
+	}
+	var v any
+	if e.Value != nil {
+		v = hx(e.Value)
+	}
+	return []any{e.Seq, hx(e.Key), v}
+}
+
+func goRange(t *testing.T, r *beeRange) hyperbee.Range {
+	return hyperbee.Range{GT: unhx(t, r.GT), GTE: unhx(t, r.GTE), LT: unhx(t, r.LT), LTE: unhx(t, r.LTE), Reverse: r.Reverse, Limit: r.Limit}
+}
+
+// answerBeeQueries answers the queries from a Go bee in the JS script's
+// JSON shapes.
+func answerBeeQueries(t *testing.T, db *hyperbee.Bee, qs []beeQuery) []json.RawMessage {
+	t.Helper()
+	ctx := context.Background()
+	var out []json.RawMessage
+	for _, q := range qs {
+		view := db
+		if q.Version != 0 {
+			view = view.Checkout(q.Version)
+		}
+		if q.Sub != "" {
+			view = view.Sub(unhx(t, &q.Sub), nil)
+		}
+		var ans any
+		switch {
+		case q.Range != nil:
+			list := []any{}
+			for e, err := range view.Range(ctx, goRange(t, q.Range)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				list = append(list, entryJSON(e))
+			}
+			ans = list
+		case q.Get != nil:
+			e, err := view.Get(ctx, unhx(t, q.Get))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ans = entryJSON(e)
+		case q.History != nil:
+			h := q.History
+			list := []any{}
+			for e, err := range db.History(ctx, hyperbee.HistoryOptions{GT: h.GT, GTE: h.GTE, LT: h.LT, LTE: h.LTE, Reverse: h.Reverse, Limit: h.Limit}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				typ := "put"
+				if e.Deleted {
+					typ = "del"
+				}
+				list = append(list, append([]any{typ}, entryJSON(&e.Entry).([]any)...))
+			}
+			ans = list
+		case q.Diff != nil:
+			left, right := db.Checkout(q.Diff.To), db.Checkout(q.Diff.From)
+			if q.Sub != "" {
+				left, right = left.Sub(unhx(t, &q.Sub), nil), right.Sub(unhx(t, &q.Sub), nil)
+			}
+			list := []any{}
+			for d, err := range left.Diff(ctx, right, goRange(t, &q.Diff.beeRange)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				list = append(list, []any{entryJSON(d.Left), entryJSON(d.Right)})
+			}
+			ans = list
+		}
+		raw, err := json.Marshal(ans)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, raw)
+	}
+	return out
+}
+
+func compareAnswers(t *testing.T, what string, qs []beeQuery, got, want []json.RawMessage) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d answers, want %d", what, len(got), len(want))
+	}
+	bad := 0
+	for i := range got {
+		var g, w any
+		if err := json.Unmarshal(got[i], &g); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(want[i], &w); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(g, w) {
+			q, _ := json.Marshal(qs[i])
+			t.Errorf("%s: query %d %s:\n got  %.600s\n want %.600s", what, i, q, got[i], want[i])
+			if bad++; bad > 5 {
+				t.FailNow()
+			}
+		}
+	}
+}
+
+func memLogOf(t *testing.T, blocks []string) *hyperbee.MemLog {
+	log := &hyperbee.MemLog{}
+	for _, b := range blocks {
+		if _, err := log.Append(context.Background(), unhx(t, &b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return log
+}
+
+func logBlocks(t *testing.T, log hyperbee.Log) []string {
+	var out []string
+	for i := range log.Length() {
+		b, err := log.Get(context.Background(), i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, hx(b))
+	}
+	return out
+}
+
+func runBeeScript(t *testing.T, env *Env, sc beeScenario) beeResult {
+	t.Helper()
+	in, err := json.Marshal(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res beeResult
+	if err := json.Unmarshal(env.Run(t, in, "hyperbee.js"), &res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestInteropHyperbeeJSWritesGoReads: JS hyperbee 2.27.3 runs the
+// scenario; Go running the same operations writes byte-identical blocks,
+// and Go reading the JS blocks answers every range, get, history and diff
+// query as JS does.
+func TestInteropHyperbeeJSWritesGoReads(t *testing.T) {
+	env := Require(t)
+	rng := rand.New(rand.NewPCG(7, 2026))
+	ops := beeScenarioOps(rng, 3000)
+
+	goLog := &hyperbee.MemLog{}
+	goBee := hyperbee.New(goLog, hyperbee.Options{})
+	versions := applyBeeOps(t, goBee, ops)
+	qs := beeQueries(rng, versions, goBee.Version())
+
+	js := runBeeScript(t, env, beeScenario{Seed: hx(bytes.Repeat([]byte{7}, 32)), Ops: ops, Queries: qs})
+
+	goBlocks := logBlocks(t, goLog)
+	if len(goBlocks) != len(js.Blocks) {
+		t.Fatalf("Go wrote %d blocks, JS %d", len(goBlocks), len(js.Blocks))
+	}
+	for i := range goBlocks {
+		if goBlocks[i] != js.Blocks[i] {
+			t.Fatalf("block %d differs:\n go %s\n js %s", i, goBlocks[i], js.Blocks[i])
+		}
+	}
+	t.Logf("%d ops, %d identical blocks, %d queries", len(ops), len(goBlocks), len(qs))
+
+	fromJS := hyperbee.New(memLogOf(t, js.Blocks), hyperbee.Options{})
+	compareAnswers(t, "Go on JS blocks", qs, answerBeeQueries(t, fromJS, qs), js.Answers)
+	compareAnswers(t, "Go on Go blocks", qs, answerBeeQueries(t, goBee, qs), js.Answers)
+}
+
+// TestInteropHyperbeeGoWritesJSReads: Go writes a bee on a real hypercore;
+// JS appends Go's blocks, in order, to a fresh JS hypercore, opens a
+// Hyperbee on it and answers the queries as Go does.
+func TestInteropHyperbeeGoWritesJSReads(t *testing.T) {
+	env := Require(t)
+	rng := rand.New(rand.NewPCG(11, 2026))
+	ops := beeScenarioOps(rng, 2500)
+
+	goLog := &hyperbee.MemLog{}
+	goBee := hyperbee.New(goLog, hyperbee.Options{})
+	versions := applyBeeOps(t, goBee, ops)
+	qs := beeQueries(rng, versions, goBee.Version())
+	want := answerBeeQueries(t, goBee, qs)
+
+	blocks := logBlocks(t, goLog)
+	js := runBeeScript(t, env, beeScenario{Seed: hx(bytes.Repeat([]byte{9}, 32)), Blocks: blocks, Queries: qs})
+	if !reflect.DeepEqual(js.Blocks, blocks) {
+		t.Fatal("JS core does not hold Go's blocks")
+	}
+	compareAnswers(t, "JS on Go blocks", qs, js.Answers, want)
+}
