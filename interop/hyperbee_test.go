@@ -90,7 +90,9 @@ func unhx(t *testing.T, s *string) []byte {
 // lengths after each top-level operation, where a checkout is a whole tree.
 func beeScenarioOps(rng *rand.Rand, keys int) []beeOp {
 	var ops []beeOp
-	key := func(i int) []byte { return fmt.Appendf(nil, "%s/%06d", []string{"alpha", "beta", "gamma"}[i%3], i*7919%1000003) }
+	key := func(i int) []byte {
+		return fmt.Appendf(nil, "%s/%06d", []string{"alpha", "beta", "gamma"}[i%3], i*7919%1000003)
+	}
 	val := func() []byte {
 		v := make([]byte, rng.IntN(24))
 		for i := range v {
