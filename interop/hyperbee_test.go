@@ -10,7 +10,9 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/hyperbee"
+	"github.com/warrenp2p/warren/hypercore"
 )
 
 // beeOp is one operation of the scenario, in the JSON the JS script reads.
@@ -56,10 +58,11 @@ type beeQuery struct {
 }
 
 type beeScenario struct {
-	Seed    string     `json:"seed"`
-	Blocks  []string   `json:"blocks,omitempty"`
-	Ops     []beeOp    `json:"ops,omitempty"`
-	Queries []beeQuery `json:"queries"`
+	Seed     string            `json:"seed"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Blocks   []string          `json:"blocks,omitempty"`
+	Ops      []beeOp           `json:"ops,omitempty"`
+	Queries  []beeQuery        `json:"queries"`
 }
 
 type beeResult struct {
@@ -430,12 +433,18 @@ func TestInteropHyperbeeJSWritesGoReads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 2026))
 	ops := beeScenarioOps(rng, 3000)
 
+	contentFeed := bytes.Repeat([]byte{0xcf}, 32)
 	goLog := &hyperbee.MemLog{}
-	goBee := hyperbee.New(goLog, hyperbee.Options{})
+	goBee := hyperbee.New(goLog, hyperbee.Options{Metadata: &hyperbee.Metadata{ContentFeed: contentFeed}})
 	versions := applyBeeOps(t, goBee, ops)
 	qs := beeQueries(rng, versions, goBee.Version())
 
-	js := runBeeScript(t, env, beeScenario{Seed: hx(bytes.Repeat([]byte{7}, 32)), Ops: ops, Queries: qs})
+	js := runBeeScript(t, env, beeScenario{
+		Seed:     hx(bytes.Repeat([]byte{7}, 32)),
+		Metadata: map[string]string{"contentFeed": hx(contentFeed)},
+		Ops:      ops,
+		Queries:  qs,
+	})
 
 	goBlocks := logBlocks(t, goLog)
 	if len(goBlocks) != len(js.Blocks) {
@@ -449,11 +458,15 @@ func TestInteropHyperbeeJSWritesGoReads(t *testing.T) {
 	t.Logf("%d ops, %d identical blocks, %d queries", len(ops), len(goBlocks), len(qs))
 
 	fromJS := hyperbee.New(memLogOf(t, js.Blocks), hyperbee.Options{})
+	h, err := fromJS.Header(context.Background())
+	if err != nil || h.Protocol != hyperbee.Protocol || h.Metadata == nil || !bytes.Equal(h.Metadata.ContentFeed, contentFeed) {
+		t.Fatalf("header %+v, %v", h, err)
+	}
 	compareAnswers(t, "Go on JS blocks", qs, answerBeeQueries(t, fromJS, qs), js.Answers)
 	compareAnswers(t, "Go on Go blocks", qs, answerBeeQueries(t, goBee, qs), js.Answers)
 }
 
-// TestInteropHyperbeeGoWritesJSReads: Go writes a bee on a real hypercore;
+// TestInteropHyperbeeGoWritesJSReads: Go writes a bee on a real Go hypercore;
 // JS appends Go's blocks, in order, to a fresh JS hypercore, opens a
 // Hyperbee on it and answers the queries as Go does.
 func TestInteropHyperbeeGoWritesJSReads(t *testing.T) {
@@ -461,7 +474,16 @@ func TestInteropHyperbeeGoWritesJSReads(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 2026))
 	ops := beeScenarioOps(rng, 2500)
 
-	goLog := &hyperbee.MemLog{}
+	kp, err := crypto.KeyPairFromSeed(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	core, err := hypercore.Open(t.TempDir(), hypercore.Options{KeyPair: &kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	goLog := hyperbee.CoreLog{Core: core}
 	goBee := hyperbee.New(goLog, hyperbee.Options{})
 	versions := applyBeeOps(t, goBee, ops)
 	qs := beeQueries(rng, versions, goBee.Version())
@@ -473,4 +495,30 @@ func TestInteropHyperbeeGoWritesJSReads(t *testing.T) {
 		t.Fatal("JS core does not hold Go's blocks")
 	}
 	compareAnswers(t, "JS on Go blocks", qs, js.Answers, want)
+}
+
+// TestInteropHyperbeeAbsentValue: JS puts a key without a value (no value
+// field in the block); Go reads it as a put with a nil Value, in gets,
+// ranges and history alike.
+func TestInteropHyperbeeAbsentValue(t *testing.T) {
+	env := Require(t)
+	ops := []beeOp{
+		{Put: []string{hx([]byte("a")), hx([]byte("1"))}},
+		{Put: []string{hx([]byte("b"))}},
+		{Put: []string{hx([]byte("c")), ""}},
+		{Del: hp([]byte("a"))},
+	}
+	qs := []beeQuery{
+		{Get: hp([]byte("b"))},
+		{Get: hp([]byte("c"))},
+		{Range: &beeRange{}},
+		{History: &beeHistory{}},
+	}
+	js := runBeeScript(t, env, beeScenario{Seed: hx(bytes.Repeat([]byte{3}, 32)), Ops: ops, Queries: qs})
+	bee := hyperbee.New(memLogOf(t, js.Blocks), hyperbee.Options{})
+	got := answerBeeQueries(t, bee, qs)
+	compareAnswers(t, "Go on JS blocks", qs, got, js.Answers)
+	if string(got[0]) != `[2,"62",null]` || string(got[1]) != `[3,"63",""]` {
+		t.Fatalf("absent and empty values: %s %s", got[0], got[1])
+	}
 }

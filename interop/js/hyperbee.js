@@ -1,11 +1,13 @@
 // JS side of the Go hyperbee interop tests.
 // stdin: JSON {
 //   seed: hex,                      key pair seed of the hypercore
+//   metadata: {contentFeed: hex} | undefined, header metadata
 //   blocks: [hex] | undefined,      if given: append these blocks to a fresh core
 //                                   and only read (Go wrote them)
 //   ops: [{put: [k, v], sub?, cas?} | {del: k, sub?, cas?} | {batch: [ops]}],
 //                                   run when blocks is absent; cas: hex value the
-//                                   current value must have for the write to happen
+//                                   current value must have for the write to happen;
+//                                   a put with only a key stores no value
 //   queries: [{range: {gt, gte, lt, lte, reverse, limit}, sub?, version?} |
 //             {get: k, sub?, version?} | {history: {gt, gte, lt, lte, reverse, limit}} |
 //             {diff: {from, to, gt, gte, lt, lte, limit}, sub?}]
@@ -61,7 +63,8 @@ async function main () {
 
   if (cfg.blocks) await core.append(cfg.blocks.map(unhex))
 
-  const db = new Hyperbee(core)
+  const metadata = cfg.metadata ? { contentFeed: unhex(cfg.metadata.contentFeed) } : undefined
+  const db = new Hyperbee(core, { metadata })
   await db.ready()
 
   if (!cfg.blocks) {
