@@ -1,10 +1,59 @@
 // Package udx implements UDX: reliable, ordered, congestion-controlled
 // streams and unreliable datagrams over one UDP socket, wire-compatible
-// with libudx and its JavaScript binding udx-native.
+// with libudx and its JavaScript binding udx-native (1.21.x).
 //
-// A Socket owns one UDP port. It carries datagrams (ReadFrom/WriteTo, as
-// dht-rpc needs) and any number of Streams, demultiplexed by the 32-bit
-// stream id in the UDX header. A Stream is a net.Conn with half-close
-// (CloseWrite), unordered messages (SendMessage), ChangeRemote, Relay and
-// BBR congestion control with pacing, as libudx.
+// # Use
+//
+// A UDX instance (New) holds the table of stream ids; its sockets
+// (UDX.Listen) each own one UDP port. A socket carries datagrams
+// (Socket.WriteTo, Socket.ReadFrom, Socket.SendTTL, as dht-rpc needs) and
+// any number of streams, demultiplexed by the 32-bit stream id in the UDX
+// header. A datagram that is not a packet of a known stream, UDX-shaped
+// or not, goes to ReadFrom, as libudx hands it to on_recv.
+//
+// A Stream (UDX.NewStream, Stream.Connect, or Connect for both) is a
+// net.Conn: Read, Write (blocking with backpressure), deadlines,
+// CloseWrite (half-close: the peer reads EOF), Close (end, wait for the
+// peer's acknowledgements, then close) and Destroy (a destroy packet; the
+// peer's reads fail with ErrReset). SendMessage/ReadMessage carry
+// unordered messages on the stream; ChangeRemote moves a live stream to
+// another socket, remote id and address; RelayTo forwards one stream's
+// packets into another (blind relaying); StreamConfig.Firewall decides
+// about packets for a stream that is not yet connected on that socket,
+// and may connect it to the sender.
+//
+// # Protocol
+//
+// The 20-byte header (magic 0xff, version 1, type flags, data offset,
+// stream id, receive window, seq, ack; little-endian) and packet types
+// (data, end, SACK, message, destroy, heartbeat) are libudx's. Each data
+// or end packet takes one sequence number; acks are cumulative with up to
+// 50 SACK ranges. Loss recovery follows libudx: RACK with tail-loss
+// probes, an RTO of max(SRTT+4·RTTVAR, 1 s) with up to six timeouts per
+// packet, and BBR (v1) congestion control with a delivery-rate estimator
+// and pacing. Path MTU probing pads a data packet (through the data
+// offset) to 32 bytes above the current MTU, from 1200 up to 1500.
+// Zero-window and keepalive probes are heartbeats.
+//
+// # Goroutines and locking
+//
+// Each socket runs exactly one goroutine, its reader, started by Listen
+// and ended by Close. It reads a batch of datagrams (recvmmsg, with UDP
+// GRO coalescing on Linux), and for each stream packet locks that stream
+// and runs the receive path (acks, SACKs, loss detection, congestion
+// control, reassembly into the read buffer) inline. Packets the batch
+// triggers, new data released by acks and one ack per stream per batch,
+// are queued and leave in one sendmmsg (with UDP GSO for runs of
+// same-size packets) when the batch is done.
+//
+// Everything else runs on the caller's goroutine: Write packetises into
+// the stream's queue and sends what the congestion window, pacing and the
+// peer's window allow; Read copies from the reassembled buffer and, when
+// it reopens a nearly closed window, tells the sender. Timers (RTO, RACK
+// reordering, tail-loss probe, zero-window probe, keepalive, pacing) are
+// time.AfterFunc timers owned by the stream and stopped when it closes.
+// One mutex per stream guards all of its state; no lock is held while
+// calling user code (the firewall hook) or while locking another stream
+// (relays). Sends are synchronous writes to the socket, so no send queue
+// or writer goroutine exists.
 package udx

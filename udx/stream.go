@@ -1312,11 +1312,11 @@ func (s *Stream) closeWith(err error) {
 	s.pacingTimer.Stop()
 	s.rdl.stop()
 	s.wdl.stop()
-	s.out = nil
+	clear(s.out)
 	s.writeQ, s.writeHead = nil, 0
 	s.inflightQ.clear()
 	s.retransmitQ.clear()
-	s.incoming = nil
+	clear(s.incoming)
 	if s.remoteChangedCh != nil {
 		close(s.remoteChangedCh)
 		s.remoteChangedCh = nil
