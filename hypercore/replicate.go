@@ -64,7 +64,7 @@ type Peer struct {
 	remoteFork      uint64
 	remoteLength    uint64
 	remoteContig    uint64
-	remoteHas       map[uint64]bool
+	remoteRanges    []Range // what the remote announced beyond remoteContig, newest last
 	inflight        map[uint64]*Request
 	inflightBlock   map[uint64]bool
 	upgradeInflight bool
@@ -78,7 +78,9 @@ type Peer struct {
 
 // Replicate opens the hypercore channel for c on mux. initiator and
 // handshakeHash come from the encrypted connection under the mux
-// (secretstream Conn.IsInitiator and HandshakeHash).
+// (secretstream Conn.IsInitiator and HandshakeHash). Create the mux with
+// DeferStart and Start it after Replicate: a remote open that arrives before
+// the channel exists is otherwise rejected.
 func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte) (*Peer, error) {
 	p := &Peer{
 		c:             c,
@@ -86,7 +88,6 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		hsHash:        append([]byte(nil), handshakeHash...),
 		wake:          make(chan struct{}, 1),
 		done:          make(chan struct{}),
-		remoteHas:     map[uint64]bool{},
 		inflight:      map[uint64]*Request{},
 		inflightBlock: map[uint64]bool{},
 		nextID:        1,
@@ -240,18 +241,14 @@ func (p *Peer) onOpen(hs []byte) error {
 func (p *Peer) run() {
 	defer close(p.done)
 	for {
+		// Take the change channel before looking at the core, so a change
+		// made while we work wakes the next wait.
 		p.c.mu.RLock()
 		changed, closed := p.c.changed, p.c.closed
 		p.c.mu.RUnlock()
 		if closed {
 			p.ch.Close()
 			return
-		}
-		select {
-		case <-p.ch.Closed():
-			return
-		case <-p.wake:
-		case <-changed:
 		}
 		for {
 			p.mu.Lock()
@@ -272,6 +269,12 @@ func (p *Peer) run() {
 		}
 		if p.remoteOpened {
 			p.update()
+		}
+		select {
+		case <-p.ch.Closed():
+			return
+		case <-p.wake:
+		case <-changed:
 		}
 	}
 }
@@ -370,8 +373,18 @@ func (p *Peer) onNoData(m NoData) {
 	}
 	p.done1(req)
 	if req.Block != nil {
-		p.remoteHas[req.Block.Index] = false
+		p.addRange(Range{Drop: true, Start: req.Block.Index, Length: 1})
 	}
+}
+
+// maxRanges bounds the availability a remote can make us remember.
+const maxRanges = 4096
+
+func (p *Peer) addRange(r Range) {
+	if len(p.remoteRanges) >= maxRanges {
+		p.remoteRanges = append(p.remoteRanges[:0], p.remoteRanges[len(p.remoteRanges)/2:]...)
+	}
+	p.remoteRanges = append(p.remoteRanges, r)
 }
 
 func (p *Peer) onRange(m Range) {
@@ -382,30 +395,43 @@ func (p *Peer) onRange(m Range) {
 	if m.Drop && m.Start < p.remoteContig {
 		p.remoteContig = m.Start
 	}
-	if m.Length > 1<<20 {
-		m.Length = 1 << 20 // bound the bookkeeping a remote can make us do
-	}
-	for i := m.Start; i < m.Start+m.Length; i++ {
-		p.remoteHas[i] = !m.Drop
-	}
+	p.addRange(m)
 }
 
 func (p *Peer) onBitfield(m Bitfield) {
+	// Runs of set bits become ranges; a clear bit inside the contiguous
+	// part shortens it.
+	var run uint64
+	var inRun bool
 	for w, v := range m.Bitfield {
 		for b := range 32 {
 			i := m.Start + uint64(w*32+b)
-			if v&(1<<b) != 0 {
-				p.remoteHas[i] = true
-			} else if i < p.remoteContig {
-				p.remoteContig = i
+			set := v&(1<<b) != 0
+			if set && !inRun {
+				run, inRun = i, true
+			}
+			if !set {
+				if inRun {
+					p.addRange(Range{Start: run, Length: i - run})
+					inRun = false
+				}
+				if i < p.remoteContig {
+					p.remoteContig = i
+				}
 			}
 		}
+	}
+	if inRun {
+		p.addRange(Range{Start: run, Length: m.Start + uint64(32*len(m.Bitfield)) - run})
 	}
 }
 
 func (p *Peer) remoteHasBlock(i uint64) bool {
-	if h, ok := p.remoteHas[i]; ok {
-		return h
+	for k := len(p.remoteRanges) - 1; k >= 0; k-- {
+		r := p.remoteRanges[k]
+		if i >= r.Start && i-r.Start < r.Length {
+			return !r.Drop
+		}
 	}
 	return i < p.remoteContig
 }

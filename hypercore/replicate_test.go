@@ -14,8 +14,8 @@ import (
 func pipePeers(t *testing.T, a, b *Core) (*Peer, *Peer) {
 	t.Helper()
 	ca, cb := net.Pipe()
-	ma := protomux.New(protomux.Framed(ca), nil)
-	mb := protomux.New(protomux.Framed(cb), nil)
+	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
+	mb := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
 	t.Cleanup(func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() })
 	hs := bytes.Repeat([]byte{0xab}, 64)
 	pa, err := a.Replicate(ma, true, hs)
@@ -26,6 +26,8 @@ func pipePeers(t *testing.T, a, b *Core) (*Peer, *Peer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ma.Start()
+	mb.Start()
 	return pa, pb
 }
 
@@ -66,8 +68,8 @@ func TestReplicateBadCapability(t *testing.T) {
 	key := w.Key()
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
 	ca, cb := net.Pipe()
-	ma := protomux.New(protomux.Framed(ca), nil)
-	mb := protomux.New(protomux.Framed(cb), nil)
+	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
+	mb := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
 	defer func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() }()
 	if _, err := w.Replicate(ma, true, bytes.Repeat([]byte{1}, 64)); err != nil {
 		t.Fatal(err)
@@ -75,6 +77,8 @@ func TestReplicateBadCapability(t *testing.T) {
 	if _, err := r.Replicate(mb, false, bytes.Repeat([]byte{2}, 64)); err != nil {
 		t.Fatal(err)
 	}
+	ma.Start()
+	mb.Start()
 	select {
 	case <-mb.Done():
 	case <-time.After(5 * time.Second):

@@ -35,12 +35,13 @@ func acceptReplicate(t *testing.T, ln net.Listener, c *hypercore.Core) *hypercor
 	if err := ss.Handshake(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mux := protomux.New(ss, nil)
+	mux := protomux.New(ss, &protomux.Config{DeferStart: true})
 	t.Cleanup(func() { mux.Close(); <-mux.Done() })
 	p, err := c.Replicate(mux, ss.IsInitiator(), ss.HandshakeHash())
 	if err != nil {
 		t.Fatal(err)
 	}
+	mux.Start()
 	return p
 }
 
