@@ -1090,16 +1090,17 @@ func (n *Node) updateNetworkState(onlyFirewall bool) bool {
 	}
 	if id != n.tbl.id {
 		nodes := n.tbl.all()
-		n.setTable(newTable(id))
+		t := newTable(id) // no full-row callbacks while copying, as dht-rpc
 		for _, x := range nodes {
 			if x.id == id {
 				n.nodes.remove(x)
 				continue
 			}
-			if !n.tbl.add(x) {
+			if !t.add(x) {
 				n.nodes.remove(x)
 			}
 		}
+		n.setTable(t)
 		if n.bootstrapped {
 			n.refresh()
 		}

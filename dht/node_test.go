@@ -297,19 +297,18 @@ func TestTokenRotation(t *testing.T) {
 }
 
 func TestQuickFirewallCheck(t *testing.T) {
+	t.Parallel()
 	tn := newTestnet(t, 6)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// adaptive, reachable: the PING_NAT probe during bootstrap proves it.
-	open := tn.add(t, &Config{})
+	// asks to be persistent, starts firewalled: PING_NAT to its server
+	// socket proves it reachable.
+	open := tn.add(t, &Config{Ephemeral: boolp(false)})
 	if err := open.Bootstrapped(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if open.Firewalled() {
-		t.Fatal("reachable node still firewalled")
-	}
-	if !open.Ephemeral() {
-		t.Fatal("adaptive node became persistent immediately")
+	if open.Firewalled() || open.Ephemeral() {
+		t.Fatal("reachable node still firewalled or ephemeral")
 	}
 	if open.TableID() != NodeID(open.LocalAddr()) {
 		t.Fatal("table id not derived from the public address")
@@ -324,14 +323,14 @@ func TestQuickFirewallCheck(t *testing.T) {
 	tn.net.next += 10
 	closedAddr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, 1}), tn.net.next+1)
 	tn.net.mu.Unlock()
-	fw := tn.add(t, &Config{})
+	fw := tn.add(t, &Config{Ephemeral: boolp(false)})
 	if fw.LocalAddr() != closedAddr {
 		t.Fatalf("server socket %v, expected %v", fw.LocalAddr(), closedAddr)
 	}
 	if err := fw.Bootstrapped(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !fw.Firewalled() {
+	if !fw.Firewalled() || !fw.Ephemeral() {
 		t.Fatal("unreachable node believes it is reachable")
 	}
 	// still a working client

@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"io"
+	"iter"
 	"net/netip"
 	"sync"
 )
@@ -80,11 +81,12 @@ type Query struct {
 	reqs        map[*outRequest]struct{}
 
 	// output
-	omu  sync.Mutex
-	out  []*Response
-	done bool
-	err  error
-	wake chan struct{}
+	omu     sync.Mutex
+	out     []*Response
+	done    bool
+	err     error
+	iterErr error
+	wake    chan struct{}
 }
 
 // Query walks towards target sending command with value to the nodes on
@@ -213,6 +215,42 @@ func (q *Query) Next(ctx context.Context) (*Response, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// Replies iterates over the replies until the query ends or ctx is done;
+// check Err afterwards.
+//
+//	for r := range q.Replies(ctx) { ... }
+func (q *Query) Replies(ctx context.Context) iter.Seq[*Response] {
+	return func(yield func(*Response) bool) {
+		for {
+			r, err := q.Next(ctx)
+			if err != nil {
+				if err != io.EOF {
+					q.omu.Lock()
+					if q.iterErr == nil {
+						q.iterErr = err
+					}
+					q.omu.Unlock()
+				}
+				return
+			}
+			if !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// Err returns the error that ended the query (or stopped Replies), nil
+// while it runs or after a normal end.
+func (q *Query) Err() error {
+	q.omu.Lock()
+	defer q.omu.Unlock()
+	if q.iterErr != nil {
+		return q.iterErr
+	}
+	return q.err
 }
 
 // Wait waits for the query (and its commits) to end and returns its error.
