@@ -37,7 +37,8 @@ type Options struct {
 	// SkipSameValue makes a put of the value a key already has a no-op
 	// (hyperbee's alwaysDuplicate: false). By default it writes a block.
 	SkipSameValue bool
-	// CacheBlocks bounds the cache of decoded blocks; default 65536.
+	// CacheBlocks bounds the cache of decoded blocks; default 65536. Four
+	// times as many keys are cached besides.
 	CacheBlocks int
 }
 
@@ -48,7 +49,8 @@ type db struct {
 	metadata        *Metadata
 	sep             []byte
 	alwaysDuplicate bool
-	cache           blockCache
+	blocks          cache[*blockEntry]
+	keys            cache[[]byte]
 }
 
 // Bee is a B-tree on a log, or a view of one: a sub-database (Sub) or a
@@ -79,10 +81,11 @@ func New(log Log, opts Options) *Bee {
 	if len(d.sep) == 0 {
 		d.sep = []byte{0}
 	}
-	d.cache.max = opts.CacheBlocks
-	if d.cache.max <= 0 {
-		d.cache.max = 1 << 16
+	d.blocks.max = opts.CacheBlocks
+	if d.blocks.max <= 0 {
+		d.blocks.max = 1 << 16
 	}
+	d.keys.max = 4 * d.blocks.max
 	return &Bee{db: d}
 }
 
@@ -133,7 +136,8 @@ func (b *Bee) Sub(prefix []byte, sep []byte) *Bee {
 
 func (b *Bee) reader() *txn {
 	length := b.db.log.Length()
-	b.db.cache.observe(length)
+	b.db.blocks.observe(length)
+	b.db.keys.observe(length)
 	return &txn{db: b.db, length: length, version: b.checkout}
 }
 

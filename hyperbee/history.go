@@ -98,7 +98,12 @@ func (b *Bee) History(ctx context.Context, o HistoryOptions) iter.Seq2[*HistoryE
 				yield(nil, err)
 				return
 			}
-			h := &HistoryEntry{Entry: *b.final(e), Deleted: e.deletion()}
+			del, err := e.deletion()
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			h := &HistoryEntry{Entry: *b.final(e), Deleted: del}
 			if !yield(h, nil) {
 				return
 			}

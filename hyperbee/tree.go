@@ -25,31 +25,70 @@ const (
 
 // blockEntry is one block of the tree as an operation sees it: a stored,
 // immutable block shared through the cache, or a pending block of a batch.
+// The index of a stored block is decoded on first use.
 type blockEntry struct {
-	seq    uint64
-	key    []byte
-	value  []byte   // nil: absent
-	levels []Level  // stored blocks
-	pend   []*child // pending blocks: the index under construction
+	seq   uint64
+	key   []byte
+	value []byte   // nil: absent
+	pend  []*child // pending blocks: the index under construction
+
+	rawIndex []byte
+	once     sync.Once
+	levels   []Level
+	err      error
 }
 
 func (e *blockEntry) pending() bool { return e.pend != nil }
 
-// hasKey reports whether any node of this block's index holds seq as a key.
-func (e *blockEntry) hasKey(seq uint64) bool {
-	for _, l := range e.levels {
+// inflate decodes the index and checks the shape of its nodes.
+func (e *blockEntry) inflate() ([]Level, error) {
+	e.once.Do(func() {
+		ix, err := DecodeIndex(e.rawIndex)
+		if err != nil {
+			e.err = fmt.Errorf("block %d: %w", e.seq, err)
+			return
+		}
+		for i, l := range ix.Levels {
+			if len(l.Children) > 0 && len(l.Children) != 2*(len(l.Keys)+1) {
+				e.err = fmt.Errorf("%w: block %d level %d has %d keys and %d child pointers", ErrCorrupt, e.seq, i, len(l.Keys), len(l.Children)/2)
+				return
+			}
+			for _, k := range l.Keys {
+				if k == 0 || k > e.seq {
+					e.err = fmt.Errorf("%w: block %d points at key %d", ErrCorrupt, e.seq, k)
+					return
+				}
+			}
+			for j := 0; j < len(l.Children); j += 2 {
+				if s := l.Children[j]; s == 0 || s > e.seq {
+					e.err = fmt.Errorf("%w: block %d points at child %d", ErrCorrupt, e.seq, s)
+					return
+				}
+			}
+		}
+		e.levels = ix.Levels
+	})
+	return e.levels, e.err
+}
+
+// deletion reports whether the block deletes its key: no value, and its
+// own seq is not a key anywhere in its index.
+func (e *blockEntry) deletion() (bool, error) {
+	if e.pending() || e.value != nil {
+		return false, nil
+	}
+	levels, err := e.inflate()
+	if err != nil {
+		return false, err
+	}
+	for _, l := range levels {
 		for _, k := range l.Keys {
-			if k == seq {
-				return true
+			if k == e.seq {
+				return false, nil
 			}
 		}
 	}
-	return false
-}
-
-// deletion reports whether the block deletes its key.
-func (e *blockEntry) deletion() bool {
-	return !e.pending() && e.value == nil && !e.hasKey(e.seq)
+	return true, nil
 }
 
 // treeNode builds the node at offset. Stored blocks give a fresh node each
@@ -61,49 +100,38 @@ func (e *blockEntry) treeNode(offset uint64) (*treeNode, error) {
 		}
 		return e.pend[offset].node, nil
 	}
-	if offset >= uint64(len(e.levels)) {
+	levels, err := e.inflate()
+	if err != nil {
+		return nil, err
+	}
+	if offset >= uint64(len(levels)) {
 		return nil, fmt.Errorf("%w: block %d has no level %d", ErrCorrupt, e.seq, offset)
 	}
-	l := &e.levels[offset]
+	l := &levels[offset]
 	n := &treeNode{block: e, keys: make([]*key, len(l.Keys))}
+	ks := make([]key, len(l.Keys))
 	for i, s := range l.Keys {
-		n.keys[i] = &key{seq: s}
+		ks[i].seq = s
+		n.keys[i] = &ks[i]
 	}
 	if len(l.Children) > 0 {
-		n.children = make([]*child, len(l.Children)/2)
-		for i := range n.children {
-			n.children[i] = &child{seq: l.Children[2*i], offset: l.Children[2*i+1]}
+		cs := make([]child, len(l.Children)/2)
+		n.children = make([]*child, len(cs))
+		for i := range cs {
+			cs[i] = child{seq: l.Children[2*i], offset: l.Children[2*i+1]}
+			n.children[i] = &cs[i]
 		}
 	}
 	return n, nil
 }
 
-// decodeBlock decodes a stored tree block and checks the shape of its index.
+// decodeBlock decodes a stored tree block; its index waits for inflate.
 func decodeBlock(seq uint64, raw []byte) (*blockEntry, error) {
 	nd, err := DecodeNode(raw)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", seq, err)
 	}
-	ix, err := DecodeIndex(nd.Index)
-	if err != nil {
-		return nil, fmt.Errorf("block %d: %w", seq, err)
-	}
-	for i, l := range ix.Levels {
-		if len(l.Children) > 0 && len(l.Children) != 2*(len(l.Keys)+1) {
-			return nil, fmt.Errorf("%w: block %d level %d has %d keys and %d child pointers", ErrCorrupt, seq, i, len(l.Keys), len(l.Children)/2)
-		}
-		for _, k := range l.Keys {
-			if k == 0 || k > seq {
-				return nil, fmt.Errorf("%w: block %d points at key %d", ErrCorrupt, seq, k)
-			}
-		}
-		for j := 0; j < len(l.Children); j += 2 {
-			if s := l.Children[j]; s == 0 || s > seq {
-				return nil, fmt.Errorf("%w: block %d points at child %d", ErrCorrupt, seq, s)
-			}
-		}
-	}
-	return &blockEntry{seq: seq, key: nd.Key, value: nd.Value, levels: ix.Levels}, nil
+	return &blockEntry{seq: seq, key: nd.Key, value: nd.Value, rawIndex: nd.Index}, nil
 }
 
 type key struct {
@@ -132,36 +160,48 @@ func newNode(block *blockEntry) *treeNode {
 	return &treeNode{block: block, changed: true}
 }
 
-// blockCache holds decoded stored blocks by seq. It is cleared when full
-// or when the log shrinks.
-type blockCache struct {
-	mu     sync.Mutex
-	max    int
-	m      map[uint64]*blockEntry
-	length uint64
+// cache maps seqs to decoded data: two generations, the older dropped
+// when the newer fills, so what is hot (the upper levels of the tree)
+// stays. It is cleared when the log shrinks.
+type cache[V any] struct {
+	mu       sync.Mutex
+	max      int
+	cur, old map[uint64]V
+	length   uint64
 }
 
-func (c *blockCache) get(seq uint64) *blockEntry {
+func (c *cache[V]) get(seq uint64) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[seq]
-}
-
-func (c *blockCache) put(e *blockEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= c.max {
-		c.m = make(map[uint64]*blockEntry)
+	if v, ok := c.cur[seq]; ok {
+		return v, true
 	}
-	c.m[e.seq] = e
+	v, ok := c.old[seq]
+	if ok {
+		c.putLocked(seq, v)
+	}
+	return v, ok
+}
+
+func (c *cache[V]) put(seq uint64, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.putLocked(seq, v)
+}
+
+func (c *cache[V]) putLocked(seq uint64, v V) {
+	if c.cur == nil || len(c.cur) >= max(c.max/2, 1) {
+		c.old, c.cur = c.cur, make(map[uint64]V)
+	}
+	c.cur[seq] = v
 }
 
 // observe clears the cache if the log got shorter (truncated).
-func (c *blockCache) observe(length uint64) {
+func (c *cache[V]) observe(length uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if length < c.length {
-		c.m = nil
+		c.cur, c.old = nil, nil
 	}
 	c.length = length
 }
@@ -188,7 +228,7 @@ func (t *txn) getBlock(ctx context.Context, seq uint64) (*blockEntry, error) {
 	if seq >= t.length && seq-t.length < uint64(len(t.pend)) {
 		return t.pend[seq-t.length], nil
 	}
-	if e := t.db.cache.get(seq); e != nil {
+	if e, ok := t.db.blocks.get(seq); ok {
 		return e, nil
 	}
 	if seq == 0 {
@@ -202,7 +242,7 @@ func (t *txn) getBlock(ctx context.Context, seq uint64) (*blockEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.db.cache.put(e)
+	t.db.blocks.put(seq, e)
 	return e, nil
 }
 
@@ -210,12 +250,12 @@ func (t *txn) keyOf(ctx context.Context, k *key) ([]byte, error) {
 	if k.loaded {
 		return k.val, nil
 	}
-	b, err := t.getBlock(ctx, k.seq)
+	v, err := t.keyBySeq(ctx, k.seq)
 	if err != nil {
 		return nil, err
 	}
-	k.val, k.loaded = b.key, true
-	return k.val, nil
+	k.val, k.loaded = v, true
+	return v, nil
 }
 
 func (t *txn) childNode(ctx context.Context, n *treeNode, i int) (*treeNode, error) {
@@ -278,16 +318,37 @@ func (t *txn) search(ctx context.Context, n *treeNode, k []byte) (i int, found b
 	return s, false, nil
 }
 
+// keyBySeq returns the key written by block seq.
+func (t *txn) keyBySeq(ctx context.Context, seq uint64) ([]byte, error) {
+	if seq < t.length {
+		if v, ok := t.db.keys.get(seq); ok {
+			return v, nil
+		}
+	}
+	b, err := t.getBlock(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	if !b.pending() {
+		t.db.keys.put(seq, bytes.Clone(b.key))
+	}
+	return b.key, nil
+}
+
 // getEntry looks k (already prefixed) up; nil when absent.
 func (t *txn) getEntry(ctx context.Context, k []byte) (*blockEntry, error) {
+	if len(t.pend) == 0 {
+		return t.getStored(ctx, k)
+	}
 	node, err := t.root(ctx)
 	if err != nil || node == nil {
 		return nil, err
 	}
 	for {
-		if !node.block.pending() && bytes.Equal(node.block.key, k) {
-			if node.block.deletion() {
-				return nil, nil
+		if node.block != nil && !node.block.pending() && bytes.Equal(node.block.key, k) {
+			del, err := node.block.deletion()
+			if err != nil || del {
+				return nil, err
 			}
 			return node.block, nil
 		}
@@ -302,6 +363,69 @@ func (t *txn) getEntry(ctx context.Context, k []byte) (*blockEntry, error) {
 			return nil, nil
 		}
 		if node, err = t.childNode(ctx, node, i); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// getStored is getEntry on stored blocks only: it walks the decoded
+// levels without building nodes.
+func (t *txn) getStored(ctx context.Context, k []byte) (*blockEntry, error) {
+	v := t.currentVersion()
+	if v < 2 {
+		return nil, nil
+	}
+	blk, err := t.getBlock(ctx, v-1)
+	if err != nil {
+		return nil, err
+	}
+	offset := uint64(0)
+	for depth := 0; ; depth++ {
+		if depth > maxDepth {
+			return nil, fmt.Errorf("%w: deeper than %d levels", ErrCorrupt, maxDepth)
+		}
+		if bytes.Equal(blk.key, k) {
+			del, err := blk.deletion()
+			if err != nil || del {
+				return nil, err
+			}
+			return blk, nil
+		}
+		levels, err := blk.inflate()
+		if err != nil {
+			return nil, err
+		}
+		if offset >= uint64(len(levels)) {
+			return nil, fmt.Errorf("%w: block %d has no level %d", ErrCorrupt, blk.seq, offset)
+		}
+		l := &levels[offset]
+		s, e, c := 0, len(l.Keys), 0
+		for s < e {
+			mid := (s + e) >> 1
+			mk, err := t.keyBySeq(ctx, l.Keys[mid])
+			if err != nil {
+				return nil, err
+			}
+			c = bytes.Compare(k, mk)
+			if c == 0 {
+				return t.getBlock(ctx, l.Keys[mid])
+			}
+			if c < 0 {
+				e = mid
+			} else {
+				s = mid + 1
+			}
+		}
+		if len(l.Children) == 0 {
+			return nil, nil
+		}
+		i := s
+		if c < 0 {
+			i = e
+		}
+		seq := l.Children[2*i]
+		offset = l.Children[2*i+1]
+		if blk, err = t.getBlock(ctx, seq); err != nil {
 			return nil, err
 		}
 	}
