@@ -51,6 +51,9 @@ type Peer struct {
 	mRange    *protomux.Message
 	initiator bool
 	hsHash    []byte
+	// tamper, set by tests only (under mu), corrupts outgoing data
+	// messages to play a malicious peer.
+	tamper func(*Data)
 
 	mu    sync.Mutex
 	queue []func()
@@ -336,7 +339,14 @@ func (p *Peer) onRequest(r *Request) {
 	if r.Manifest && !info.Compat {
 		proof.Manifest = p.c.Manifest()
 	}
-	p.mData.Send(compact.Encode[*Data](DataCodec, &Data{Request: r.ID, Proof: *proof}))
+	d := &Data{Request: r.ID, Proof: *proof}
+	p.mu.Lock()
+	tamper := p.tamper
+	p.mu.Unlock()
+	if tamper != nil {
+		tamper(d)
+	}
+	p.mData.Send(compact.Encode[*Data](DataCodec, d))
 }
 
 func (p *Peer) onData(d *Data) {

@@ -3,6 +3,7 @@ package hypercore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ import (
 )
 
 // pipePeers connects a and b over an in-memory framed pipe and replicates.
-func pipePeers(t *testing.T, a, b *Core) (*Peer, *Peer) {
+func pipePeers(t *testing.T, a, b *Core, tamperA func(*Data)) (*Peer, *Peer) {
 	t.Helper()
 	ca, cb := net.Pipe()
 	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
@@ -26,6 +27,9 @@ func pipePeers(t *testing.T, a, b *Core) (*Peer, *Peer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pa.mu.Lock()
+	pa.tamper = tamperA
+	pa.mu.Unlock()
 	ma.Start()
 	mb.Start()
 	return pa, pb
@@ -51,7 +55,7 @@ func TestReplicateGoGo(t *testing.T) {
 	appendN(t, w, 0, 300)
 	key := w.Key()
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:], EncryptionKey: bytes.Repeat([]byte{5}, 32)})
-	pipePeers(t, w, r)
+	pipePeers(t, w, r, nil)
 	waitBlocks(t, r, 300)
 	// Live appends reach the reader.
 	appendN(t, w, 300, 50)
@@ -86,5 +90,54 @@ func TestReplicateBadCapability(t *testing.T) {
 	}
 	if r.Length() != 0 {
 		t.Fatal("data arrived despite a bad capability")
+	}
+}
+
+// TestReplicateMaliciousPeer has a writer peer corrupt its data messages:
+// a bad signature, a bad proof node, a block that does not match its hash.
+// The reader drops the peer and stores nothing from the bad message.
+func TestReplicateMaliciousPeer(t *testing.T) {
+	cases := map[string]func(d *Data){
+		"signature": func(d *Data) {
+			if d.Upgrade != nil {
+				d.Upgrade.Signature[5] ^= 1
+			}
+		},
+		"proof": func(d *Data) {
+			if d.Upgrade != nil && len(d.Upgrade.Nodes) > 0 {
+				d.Upgrade.Nodes[0].Hash[0] ^= 1
+			}
+		},
+		"block": func(d *Data) {
+			if d.Block != nil && d.Block.Index == 7 {
+				d.Block.Value = []byte("not block 7")
+			}
+		},
+	}
+	for name, tamper := range cases {
+		t.Run(name, func(t *testing.T) {
+			w := mustOpen(t, t.TempDir(), Options{})
+			appendN(t, w, 0, 20)
+			key := w.Key()
+			r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+			_, pr := pipePeers(t, w, r, tamper)
+			select {
+			case <-pr.Done():
+			case <-time.After(10 * time.Second):
+				t.Fatal("reader kept the malicious peer")
+			}
+			if err := pr.Err(); !errors.Is(err, ErrBadPeer) {
+				t.Fatalf("peer error %v", err)
+			}
+			if name == "block" {
+				if r.Has(7) {
+					t.Fatal("tampered block stored")
+				}
+				return
+			}
+			if r.Length() != 0 || r.Manifest() != nil {
+				t.Fatalf("bad upgrade stored: length %d", r.Length())
+			}
+		})
 	}
 }
