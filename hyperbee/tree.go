@@ -579,6 +579,25 @@ func deflate(index []*child) []byte {
 type writer struct {
 	txn
 	autoFlush bool
+	// stored is the root read from the log while the batch has no pending
+	// block yet. Like hyperbee, which caches the block and its nodes' child
+	// pointers for the life of a batch, later operations reuse it, with
+	// whatever an operation that wrote nothing left marked as changed.
+	stored *treeNode
+}
+
+// writeRoot returns the root an operation starts from.
+func (w *writer) writeRoot(ctx context.Context) (*treeNode, error) {
+	if w.autoFlush || len(w.pend) > 0 {
+		return w.root(ctx)
+	}
+	if w.stored != nil && w.stored.block != nil && w.stored.block.seq == w.currentVersion()-1 {
+		w.stored.changed = false
+		return w.stored, nil
+	}
+	root, err := w.root(ctx)
+	w.stored = root
+	return root, err
 }
 
 // ensureHeader writes block 0 on an empty log and refreshes length.
@@ -598,7 +617,7 @@ func (w *writer) put(ctx context.Context, k, value []byte, cas casFunc) (bool, e
 	if err := w.ensureHeader(ctx); err != nil {
 		return false, err
 	}
-	root, err := w.root(ctx)
+	root, err := w.writeRoot(ctx)
 	if err != nil {
 		return false, err
 	}
@@ -674,7 +693,7 @@ func (w *writer) del(ctx context.Context, k []byte, cas casFunc) (bool, error) {
 	if err := w.ensureHeader(ctx); err != nil {
 		return false, err
 	}
-	node, err := w.root(ctx)
+	node, err := w.writeRoot(ctx)
 	if err != nil || node == nil {
 		return false, err
 	}

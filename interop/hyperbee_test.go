@@ -122,23 +122,50 @@ func beeScenarioOps(rng *rand.Rand, keys int) []beeOp {
 	for _, i := range rng.Perm(keys)[:keys/4] {
 		ops = append(ops, beeOp{Del: hp(key(i))})
 	}
-	for b := 0; b < 6; b++ {
+	for b := 0; b < 8; b++ {
 		var batch []beeOp
+		if b%2 == 0 {
+			// Leading writes that do not happen (a refused compare-and-swap
+			// on a present key, a delete of an absent one) still leave their
+			// traces in the batch's first block, as in hyperbee.
+			batch = append(batch,
+				beeOp{Put: []string{hx(key(rng.IntN(keys))), hx(val())}, CAS: hp([]byte("never"))},
+				beeOp{Del: hp([]byte("absent"))},
+			)
+		}
 		n := 20 + rng.IntN(150)
 		for range n {
 			i := rng.IntN(keys + keys/10)
-			if rng.IntN(3) == 0 {
+			switch rng.IntN(6) {
+			case 0, 1:
 				batch = append(batch, beeOp{Del: hp(key(i))})
-			} else {
+			case 2:
+				batch = append(batch, beeOp{Put: []string{hx(key(i)), hx(val())}, CAS: hp(val()[:0])})
+			default:
 				batch = append(batch, beeOp{Put: []string{hx(key(i)), hx(val())}})
 			}
 		}
 		ops = append(ops, beeOp{Batch: batch})
 	}
-	for i := range 300 {
-		sub := []string{"users", "posts"}[i%2]
-		ops = append(ops, beeOp{Sub: hx([]byte(sub)), Put: []string{hx(fmt.Appendf(nil, "%04d", rng.IntN(200))), hx(val())}})
+	for i := range 400 {
+		sub := hx([]byte([]string{"users", "posts"}[i%2]))
+		k := hx(fmt.Appendf(nil, "%04d", rng.IntN(200)))
+		if i%5 == 4 {
+			ops = append(ops, beeOp{Sub: sub, Del: &k})
+		} else {
+			ops = append(ops, beeOp{Sub: sub, Put: []string{k, hx(val())}})
+		}
 	}
+	// A batch whose first write is refused and whose only block is then
+	// the next put: that block carries the refused write's path.
+	probe := []byte("stale-probe")
+	ops = append(ops,
+		beeOp{Put: []string{hx(probe), hx([]byte("1"))}},
+		beeOp{Batch: []beeOp{
+			{Put: []string{hx(probe), hx([]byte("2"))}, CAS: hp([]byte("no"))},
+			{Put: []string{hx([]byte("alpha/0")), hx([]byte("3"))}},
+		}},
+	)
 	// compare-and-swap: put the same key thrice, the second must match.
 	ck := []byte("cas-key")
 	ops = append(ops,
