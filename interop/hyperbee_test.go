@@ -60,9 +60,11 @@ type beeQuery struct {
 type beeScenario struct {
 	Seed     string            `json:"seed"`
 	Metadata map[string]string `json:"metadata,omitempty"`
-	Blocks   []string          `json:"blocks,omitempty"`
-	Ops      []beeOp           `json:"ops,omitempty"`
-	Queries  []beeQuery        `json:"queries"`
+	// AlwaysDuplicate false is hyperbee's alwaysDuplicate: false.
+	AlwaysDuplicate *bool      `json:"alwaysDuplicate,omitempty"`
+	Blocks          []string   `json:"blocks,omitempty"`
+	Ops             []beeOp    `json:"ops,omitempty"`
+	Queries         []beeQuery `json:"queries"`
 }
 
 type beeResult struct {
@@ -548,4 +550,58 @@ func TestInteropHyperbeeAbsentValue(t *testing.T) {
 	if string(got[0]) != `[2,"62",null]` || string(got[1]) != `[3,"63",""]` {
 		t.Fatalf("absent and empty values: %s %s", got[0], got[1])
 	}
+}
+
+// TestInteropHyperbeeSkipSameValue: with hyperbee's alwaysDuplicate: false
+// (Options.SkipSameValue) puts of the value a key already has write
+// nothing, alone or in batches, and Go and JS write the same blocks.
+func TestInteropHyperbeeSkipSameValue(t *testing.T) {
+	env := Require(t)
+	rng := rand.New(rand.NewPCG(5, 2026))
+	key := func(i int) []byte { return fmt.Appendf(nil, "key-%05d", i*7717%10007) }
+	val := func(i int) []byte { return []byte{byte(i % 3)} }
+	var ops []beeOp
+	for _, i := range rng.Perm(1500) {
+		ops = append(ops, beeOp{Put: []string{hx(key(i)), hx(val(i))}})
+	}
+	for b := 0; b < 10; b++ {
+		var batch []beeOp
+		for range 40 {
+			i := rng.IntN(1600)
+			v := val(i)
+			if rng.IntN(3) == 0 {
+				v = val(i + 1)
+			}
+			batch = append(batch, beeOp{Put: []string{hx(key(i)), hx(v)}})
+		}
+		ops = append(ops, beeOp{Batch: batch})
+		for range 30 {
+			i := rng.IntN(1600)
+			ops = append(ops, beeOp{Put: []string{hx(key(i)), hx(val(i))}})
+		}
+	}
+	log := &hyperbee.MemLog{}
+	bee := hyperbee.New(log, hyperbee.Options{SkipSameValue: true})
+	applyBeeOps(t, bee, ops)
+	qs := []beeQuery{{Range: &beeRange{}}, {History: &beeHistory{Limit: 200, Reverse: true}}}
+	no := false
+	js := runBeeScript(t, env, beeScenario{Seed: hx(bytes.Repeat([]byte{5}, 32)), AlwaysDuplicate: &no, Ops: ops, Queries: qs})
+	goBlocks := logBlocks(t, log)
+	if len(goBlocks) != len(js.Blocks) {
+		t.Fatalf("Go wrote %d blocks, JS %d", len(goBlocks), len(js.Blocks))
+	}
+	for i := range goBlocks {
+		if goBlocks[i] != js.Blocks[i] {
+			t.Fatalf("block %d differs:\n go %s\n js %s", i, goBlocks[i], js.Blocks[i])
+		}
+	}
+	writes := 0
+	for _, op := range ops {
+		writes += max(1, len(op.Batch))
+	}
+	if len(goBlocks) >= writes+1 {
+		t.Fatalf("%d blocks for %d puts: none was skipped", len(goBlocks), writes)
+	}
+	t.Logf("%d puts, %d blocks", writes, len(goBlocks)-1)
+	compareAnswers(t, "Go", qs, answerBeeQueries(t, bee, qs), js.Answers)
 }

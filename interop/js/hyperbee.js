@@ -2,6 +2,7 @@
 // stdin: JSON {
 //   seed: hex,                      key pair seed of the hypercore
 //   metadata: {contentFeed: hex} | undefined, header metadata
+//   alwaysDuplicate: false | undefined, hyperbee's option of that name
 //   blocks: [hex] | undefined,      if given: append these blocks to a fresh core
 //                                   and only read (Go wrote them)
 //   ops: [{put: [k, v], sub?, cas?} | {del: k, sub?, cas?} | {batch: [ops]}],
@@ -64,7 +65,7 @@ async function main () {
   if (cfg.blocks) await core.append(cfg.blocks.map(unhex))
 
   const metadata = cfg.metadata ? { contentFeed: unhex(cfg.metadata.contentFeed) } : undefined
-  const db = new Hyperbee(core, { metadata })
+  const db = new Hyperbee(core, { metadata, alwaysDuplicate: cfg.alwaysDuplicate !== false })
   await db.ready()
 
   if (!cfg.blocks) {
