@@ -55,3 +55,46 @@ func BenchmarkProof(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReplicate downloads 16k x 1 KiB blocks from a Go writer to a Go
+// reader over an in-memory pipe (no encryption of the stream).
+func BenchmarkReplicate(b *testing.B) {
+	w, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	const n = 16384
+	batch := make([][]byte, 1024)
+	for i := range batch {
+		batch[i] = make([]byte, 1024)
+	}
+	for range n / 1024 {
+		w.Append(batch...)
+	}
+	key := w.Key()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		r, err := Open(b.TempDir(), Options{Key: key[:]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := &testing.T{}
+		_ = t
+		b.StartTimer()
+		closeAll := pipePeersB(b, w, r)
+		ctx := b.Context()
+		if _, err := r.Get(ctx, n-1, GetOptions{Wait: true}); err != nil {
+			b.Fatal(err)
+		}
+		for r.ContiguousLength() < n {
+			r.Get(ctx, r.ContiguousLength(), GetOptions{Wait: true})
+		}
+		b.StopTimer()
+		closeAll()
+		r.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "blocks/s")
+}

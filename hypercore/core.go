@@ -457,6 +457,7 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 		c.dropPages(dirty)
 		return 0, err
 	}
+	c.st.cachePut(b.nodes...)
 	old := c.t.length
 	c.t = b.tree.clone()
 	if c.contiguous == old {
@@ -610,6 +611,7 @@ func (c *Core) truncateLocked(length, fork uint64) error {
 		c.dropPages(dirty)
 		return err
 	}
+	c.st.cacheReset()
 	c.st.data.Truncate(int64(nt.byteLength)) // best effort: bytes past the head are unreachable anyway
 	c.t = nt
 	c.truncations = append(c.truncations, truncation{fork: fork, length: length})
@@ -695,107 +697,210 @@ func (c *Core) Proof(req ProofRequest) (*Proof, error) {
 // head of an upgrade, the tree nodes and the block. Nothing is stored when
 // the proof or its signature does not verify.
 func (c *Core) Apply(p *Proof) error {
+	n, err := c.ApplyBatch([]*Proof{p})
+	if n == 1 {
+		return nil
+	}
+	return err
+}
+
+// ApplyBatch verifies proofs in order, each against the state the previous
+// ones left, and stores the verified ones with one synced write. It returns
+// how many verified; the error says why the next one did not (that proof
+// and the ones after it are not stored).
+func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return ErrClosed
+		return 0, ErrClosed
 	}
-	if p.Fork != c.t.fork && !(p.Upgrade != nil && c.t.length == 0) {
-		return ErrForkMismatch
+	st := &applyState{
+		c:      c,
+		cur:    c.t.clone(),
+		nodes:  map[uint64]Node{},
+		leaves: map[uint64]bool{},
+		v:      c.verifier,
 	}
-	b, err := verifyProof(c.t, c.st, p)
+	wb := c.st.db.NewBatch()
+	defer wb.Close()
+	var data []pendingBlock
+	var blockIdx []uint64
+	done := 0
+	var firstErr error
+	for _, p := range proofs {
+		blk, err := st.apply(p, wb)
+		if err != nil {
+			firstErr = err
+			break
+		}
+		if blk != nil {
+			data = append(data, *blk)
+			blockIdx = append(blockIdx, blk.index)
+		}
+		done++
+	}
+	if done == 0 {
+		return 0, firstErr
+	}
+	// Blocks first (synced), then the records that make them reachable.
+	for _, b := range data {
+		if _, err := c.st.data.WriteAt(b.value, int64(b.offset)); err != nil {
+			return 0, err
+		}
+	}
+	if len(data) > 0 {
+		if err := c.st.data.Sync(); err != nil {
+			return 0, err
+		}
+	}
+	var dirty []uint64
+	for _, i := range blockIdx {
+		dirty = append(dirty, c.setBits(i, i+1, true)...)
+	}
+	c.writePages(wb, dirty)
+	if st.learned != nil {
+		wb.Set([]byte{keyAuth}, encodeAuth(authRecord{key: c.key, manifest: st.learned, keyPair: c.keyPair}), nil)
+	}
+	if st.upgraded {
+		wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: st.cur.fork, length: st.cur.length, byteLength: st.cur.byteLength, signature: st.cur.signature}), nil)
+	}
+	if err := wb.Commit(pebble.Sync); err != nil {
+		c.dropPages(dirty)
+		return 0, err
+	}
+	if st.learned != nil {
+		c.setManifest(st.learned)
+	}
+	if st.upgraded {
+		c.t = st.cur
+		c.t.prologue = nil
+		if c.manifest != nil {
+			c.t.prologue = c.manifest.Prologue
+		}
+	}
+	for _, i := range blockIdx {
+		if i == c.contiguous {
+			c.contiguous = c.scanContiguous(c.contiguous)
+		}
+	}
+	c.notifyLocked()
+	return done, firstErr
+}
+
+type pendingBlock struct {
+	index  uint64
+	offset uint64
+	value  []byte
+}
+
+// applyState carries a batch of proofs being applied: the tree as the
+// verified proofs left it and the nodes they added, not yet committed.
+type applyState struct {
+	c        *Core
+	cur      *tree
+	nodes    map[uint64]Node
+	leaves   map[uint64]bool // leaf records written in this batch
+	v        *verifier
+	learned  *Manifest
+	upgraded bool
+}
+
+func (s *applyState) getNode(index uint64) (Node, bool, error) {
+	if n, ok := s.nodes[index]; ok {
+		return n, true, nil
+	}
+	return s.c.st.getNode(index)
+}
+
+// apply verifies one proof against the batch state and adds its records
+// to wb. It returns the block to write, if any.
+func (s *applyState) apply(p *Proof, wb *pebble.Batch) (*pendingBlock, error) {
+	c := s.c
+	if p.Fork != s.cur.fork && !(p.Upgrade != nil && s.cur.length == 0) {
+		return nil, ErrForkMismatch
+	}
+	b, err := verifyProof(s.cur, s, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var learned *Manifest
 	if b.upgraded {
-		v := c.verifier
+		v := s.v
 		if v == nil {
 			m := p.Manifest
 			if m == nil {
 				m = DefaultManifest(c.key[:])
 			}
 			if m.Hash() != c.key && !m.isCompat(c.key[:]) {
-				return fmt.Errorf("%w: proof manifest does not match the key", ErrManifest)
+				return nil, fmt.Errorf("%w: proof manifest does not match the key", ErrManifest)
 			}
 			v = newVerifier(c.key, m)
 			learned = m
 		}
 		if !v.verify(b.state(), b.signature) {
-			return ErrSignature
+			return nil, ErrSignature
 		}
-		if b.length <= c.t.length {
+		if b.length <= s.cur.length {
 			// Not an upgrade for us: it must agree with what we have.
-			if b.length == c.t.length && b.hash() != c.t.hash() {
-				return fmt.Errorf("%w: signed tree conflicts with the local head", ErrInvalidProof)
+			if b.length == s.cur.length && b.hash() != s.cur.hash() {
+				return nil, fmt.Errorf("%w: signed tree conflicts with the local head", ErrInvalidProof)
 			}
-			if b.length < c.t.length {
-				roots, err := rootsAt(c.st, b.length)
+			if b.length < s.cur.length {
+				roots, err := rootsAt(s, b.length)
 				if err != nil || crypto.TreeHash(roots) != b.hash() {
-					return fmt.Errorf("%w: signed tree conflicts with the local tree", ErrInvalidProof)
+					return nil, fmt.Errorf("%w: signed tree conflicts with the local tree", ErrInvalidProof)
 				}
 			}
 			b.upgraded = false
 		}
 	}
-	wb := c.st.db.NewBatch()
-	defer wb.Close()
+	var blk *pendingBlock
+	if p.Block != nil {
+		if p.Block.Index >= b.length {
+			return nil, fmt.Errorf("%w: block beyond the tree", ErrInvalidProof)
+		}
+		// The block goes to its byte offset; the tree nodes of the proof
+		// and the store give it.
+		off, err := byteOffset(&b.tree, overlay{nodes: b.nodes, next: s}, 2*p.Block.Index)
+		if err != nil {
+			return nil, err
+		}
+		blk = &pendingBlock{index: p.Block.Index, offset: off, value: p.Block.Value}
+	}
+	// Verified: record the nodes.
 	for _, n := range b.nodes {
 		if n.Index&1 == 0 {
 			// Keep a stored leaf: its record may hold its block's offset.
+			if s.leaves[n.Index] {
+				continue
+			}
 			if _, ok, err := c.st.getNode(n.Index); err != nil {
-				return err
+				return nil, err
 			} else if ok {
 				continue
 			}
 		}
+		s.nodes[n.Index] = n
 		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
 	}
-	var dirty []uint64
-	if p.Block != nil {
-		if p.Block.Index >= b.length {
-			return fmt.Errorf("%w: block beyond the tree", ErrInvalidProof)
-		}
-		// The block goes to its byte offset; the tree nodes of the proof
-		// and the store give it.
-		src := overlay{nodes: b.nodes, next: c.st}
-		off, err := byteOffset(&b.tree, src, 2*p.Block.Index)
-		if err != nil {
-			return err
-		}
-		if err := c.st.writeData(p.Block.Value, off); err != nil {
-			return err
-		}
-		leaf := leafNode(2*p.Block.Index, p.Block.Value)
-		wb.Set(indexKey(keyNode, leaf.Index), encodeLeafRecord(leaf, off), nil)
-		dirty = c.setBits(p.Block.Index, p.Block.Index+1, true)
-		c.writePages(wb, dirty)
+	if blk != nil {
+		leaf := leafNode(2*blk.index, blk.value)
+		s.nodes[leaf.Index] = leaf
+		s.leaves[leaf.Index] = true
+		wb.Set(indexKey(keyNode, leaf.Index), encodeLeafRecord(leaf, blk.offset), nil)
 	}
 	if learned != nil {
-		wb.Set([]byte{keyAuth}, encodeAuth(authRecord{key: c.key, manifest: learned, keyPair: c.keyPair}), nil)
+		s.learned = learned
+		s.v = newVerifier(c.key, learned)
 	}
 	if b.upgraded {
-		wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: b.signature}), nil)
+		s.cur = b.tree.clone()
+		s.upgraded = true
 	}
-	if err := wb.Commit(pebble.Sync); err != nil {
-		c.dropPages(dirty)
-		return err
+	if s.learned != nil {
+		s.cur.prologue = s.learned.Prologue
 	}
-	if learned != nil {
-		c.setManifest(learned)
-	}
-	if b.upgraded {
-		c.t = b.tree.clone()
-		c.t.prologue = nil
-		if c.manifest != nil {
-			c.t.prologue = c.manifest.Prologue
-		}
-	}
-	if p.Block != nil && p.Block.Index == c.contiguous {
-		c.contiguous = c.scanContiguous(c.contiguous)
-	}
-	c.notifyLocked()
-	return nil
+	return blk, nil
 }
 
 // MissingNodes returns how many nodes on the path from the tree node index

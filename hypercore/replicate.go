@@ -24,7 +24,7 @@ var (
 )
 
 // maxInflight is how many block requests a peer keeps outstanding.
-const maxInflight = 64
+const maxInflight = 256
 
 // Capability returns the replication capability one side sends: the keyed
 // hash of the core key under the noise handshake hash of the connection.
@@ -57,6 +57,7 @@ type Peer struct {
 
 	mu    sync.Mutex
 	queue []func()
+	data  []*Data // data messages, applied in batches
 	wake  chan struct{}
 	err   error
 	done  chan struct{}
@@ -157,7 +158,10 @@ func (p *Peer) handle(decode any, fn any) func([]byte) error {
 			if err != nil {
 				return err
 			}
-			p.enqueue(func() { fn.(func(*Data))(m) })
+			p.mu.Lock()
+			p.data = append(p.data, m)
+			p.mu.Unlock()
+			p.signal()
 		case func([]byte) (NoData, error):
 			m, err := d(b)
 			if err != nil {
@@ -255,15 +259,16 @@ func (p *Peer) run() {
 		}
 		for {
 			p.mu.Lock()
-			q := p.queue
-			p.queue = nil
+			q, data := p.queue, p.data
+			p.queue, p.data = nil, nil
 			p.mu.Unlock()
-			if len(q) == 0 {
+			if len(q) == 0 && len(data) == 0 {
 				break
 			}
 			for _, f := range q {
 				f()
 			}
+			p.onData(data)
 		}
 		select {
 		case <-p.ch.Closed():
@@ -349,21 +354,28 @@ func (p *Peer) onRequest(r *Request) {
 	p.mData.Send(compact.Encode[*Data](DataCodec, d))
 }
 
-func (p *Peer) onData(d *Data) {
-	req, ok := p.inflight[d.Request]
-	if !ok {
-		return // unsolicited or cancelled: ignore, as JS does
-	}
-	p.done1(req)
-	if err := p.c.Apply(&d.Proof); err != nil {
-		if errors.Is(err, ErrClosed) {
-			return
+// onData applies the data messages that answer our requests, in one batch.
+func (p *Peer) onData(data []*Data) {
+	var proofs []*Proof
+	for _, d := range data {
+		req, ok := p.inflight[d.Request]
+		if !ok {
+			continue // unsolicited or cancelled: ignore, as JS does
 		}
-		if errors.Is(err, ErrForkMismatch) {
-			return
-		}
-		p.fail(fmt.Errorf("%w: %v", ErrBadPeer, err))
+		p.done1(req)
+		proofs = append(proofs, &d.Proof)
 	}
+	if len(proofs) == 0 {
+		return
+	}
+	n, err := p.c.ApplyBatch(proofs)
+	if n == len(proofs) || err == nil {
+		return
+	}
+	if errors.Is(err, ErrClosed) || errors.Is(err, ErrForkMismatch) {
+		return
+	}
+	p.fail(fmt.Errorf("%w: %v", ErrBadPeer, err))
 }
 
 func (p *Peer) done1(req *Request) {
@@ -485,10 +497,13 @@ func (p *Peer) update() {
 		p.cursor = info.ContiguousLength
 	}
 	for i := p.cursor; i < info.Length && len(p.inflight) < maxInflight; i++ {
-		if p.c.Has(i) || p.inflightBlock[i] {
+		if p.c.Has(i) {
 			if i == p.cursor {
 				p.cursor++
 			}
+			continue
+		}
+		if p.inflightBlock[i] {
 			continue
 		}
 		if !p.remoteHasBlock(i) {

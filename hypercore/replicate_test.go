@@ -141,3 +141,19 @@ func TestReplicateMaliciousPeer(t *testing.T) {
 		})
 	}
 }
+
+func pipePeersB(tb testing.TB, a, b *Core) func() {
+	ca, cb := net.Pipe()
+	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
+	mb := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
+	hs := bytes.Repeat([]byte{0xab}, 64)
+	if _, err := a.Replicate(ma, true, hs); err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := b.Replicate(mb, false, hs); err != nil {
+		tb.Fatal(err)
+	}
+	ma.Start()
+	mb.Start()
+	return func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() }
+}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/warrenp2p/warren/compact"
 	"github.com/warrenp2p/warren/crypto"
@@ -56,6 +58,38 @@ type store struct {
 	db   *pebble.DB
 	data *os.File
 	lock *os.File
+
+	// cache holds tree nodes read or written lately. Nodes never change
+	// under an index except by truncation, which empties the cache.
+	cacheMu sync.Mutex
+	cache   map[uint64]Node
+}
+
+// nodeCacheSize bounds the node cache (about 60 bytes a node).
+const nodeCacheSize = 1 << 18
+
+func (s *store) cacheGet(i uint64) (Node, bool) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	n, ok := s.cache[i]
+	return n, ok
+}
+
+func (s *store) cachePut(nodes ...Node) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	if s.cache == nil || len(s.cache)+len(nodes) > nodeCacheSize {
+		s.cache = make(map[uint64]Node, 1024)
+	}
+	for _, n := range nodes {
+		s.cache[n.Index] = n
+	}
+}
+
+func (s *store) cacheReset() {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	s.cache = nil
 }
 
 func openStore(dir string) (*store, error) {
@@ -145,12 +179,19 @@ func (s *store) get(key []byte) ([]byte, bool, error) {
 }
 
 func (s *store) getNode(i uint64) (Node, bool, error) {
+	if n, ok := s.cacheGet(i); ok {
+		return n, true, nil
+	}
 	v, ok, err := s.get(indexKey(keyNode, i))
 	if err != nil || !ok {
 		return Node{}, ok, err
 	}
 	n, err := decodeNodeRecord(i, v)
-	return n, err == nil, err
+	if err != nil {
+		return Node{}, false, err
+	}
+	s.cachePut(n)
+	return n, true, nil
 }
 
 // storeOptions tunes pebble for hypercore's load: large sequential batches
@@ -163,6 +204,12 @@ func storeOptions() *pebble.Options {
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		LBaseMaxBytes:               256 << 20,
+		CacheSize:                   64 << 20,
+	}
+	// Replication asks for many nodes that are not stored (how many are
+	// missing on a path): bloom filters answer those without reading tables.
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	return o
