@@ -108,19 +108,27 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		return nil, err
 	}
 	p.ch = ch
-	p.mSync = ch.AddMessage(p.handle(decodeSync, p.onSync))
-	p.mRequest = ch.AddMessage(p.handle(func(b []byte) (*Request, error) {
+	p.mSync = ch.AddMessage(on(p, decodeSync, p.onSync))
+	p.mRequest = ch.AddMessage(on(p, func(b []byte) (*Request, error) {
 		return compact.Decode[*Request](RequestCodec, b)
 	}, p.onRequest))
 	ch.AddMessage(nil) // cancel: requests are answered at once
-	p.mData = ch.AddMessage(p.handle(func(b []byte) (*Data, error) {
-		return compact.Decode[*Data](DataCodec, b)
-	}, p.onData))
-	p.mNoData = ch.AddMessage(p.handle(decodeNoData, p.onNoData))
-	ch.AddMessage(p.handle(decodeWant, func(Want) {}))
-	ch.AddMessage(p.handle(decodeWant, func(Want) {}))
-	ch.AddMessage(p.handle(decodeBitfield, p.onBitfield))
-	p.mRange = ch.AddMessage(p.handle(decodeRange, p.onRange))
+	p.mData = ch.AddMessage(func(b []byte) error {
+		d, err := compact.Decode[*Data](DataCodec, b)
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.data = append(p.data, d)
+		p.mu.Unlock()
+		p.signal()
+		return nil
+	})
+	p.mNoData = ch.AddMessage(on(p, decodeNoData, p.onNoData))
+	ch.AddMessage(on[Want](p, decodeWant, nil)) // want
+	ch.AddMessage(on[Want](p, decodeWant, nil)) // unwant
+	ch.AddMessage(on(p, decodeBitfield, p.onBitfield))
+	p.mRange = ch.AddMessage(on(p, decodeRange, p.onRange))
 	ch.AddMessage(nil) // extension
 	capa, err := Capability(initiator, c.Key(), handshakeHash)
 	if err != nil {
@@ -135,55 +143,17 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 	return p, nil
 }
 
-// handle wraps a decoder and a worker-side handler into a protomux message
+// on wraps a decoder and a worker-side handler into a protomux message
 // handler: a message that does not decode is an error (it ends the mux, as
 // in JS); a decoded one is queued for the worker.
-func (p *Peer) handle(decode any, fn any) func([]byte) error {
+func on[T any](p *Peer, decode func([]byte) (T, error), fn func(T)) func([]byte) error {
 	return func(b []byte) error {
-		switch d := decode.(type) {
-		case func([]byte) (Sync, error):
-			m, err := d(b)
-			if err != nil {
-				return err
-			}
-			p.enqueue(func() { fn.(func(Sync))(m) })
-		case func([]byte) (*Request, error):
-			m, err := d(b)
-			if err != nil {
-				return err
-			}
-			p.enqueue(func() { fn.(func(*Request))(m) })
-		case func([]byte) (*Data, error):
-			m, err := d(b)
-			if err != nil {
-				return err
-			}
-			p.mu.Lock()
-			p.data = append(p.data, m)
-			p.mu.Unlock()
-			p.signal()
-		case func([]byte) (NoData, error):
-			m, err := d(b)
-			if err != nil {
-				return err
-			}
-			p.enqueue(func() { fn.(func(NoData))(m) })
-		case func([]byte) (Want, error):
-			if _, err := d(b); err != nil {
-				return err
-			}
-		case func([]byte) (Bitfield, error):
-			m, err := d(b)
-			if err != nil {
-				return err
-			}
-			p.enqueue(func() { fn.(func(Bitfield))(m) })
-		case func([]byte) (Range, error):
-			m, err := d(b)
-			if err != nil {
-				return err
-			}
-			p.enqueue(func() { fn.(func(Range))(m) })
+		m, err := decode(b)
+		if err != nil {
+			return err
+		}
+		if fn != nil {
+			p.enqueue(func() { fn(m) })
 		}
 		return nil
 	}
