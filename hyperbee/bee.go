@@ -63,6 +63,8 @@ type Bee struct {
 }
 
 // Entry is a key and its value, with the seq of the block that wrote it.
+// Key and Value share memory with the bee's cached blocks: treat them as
+// read-only (copy them to change them).
 type Entry struct {
 	Seq   uint64
 	Key   []byte
@@ -111,6 +113,16 @@ func (b *Bee) Header(ctx context.Context) (*Header, error) {
 		return nil, err
 	}
 	return DecodeHeader(raw)
+}
+
+// IsHyperbee reports whether block 0 of log is a hyperbee header.
+func IsHyperbee(ctx context.Context, log Log) (bool, error) {
+	raw, err := log.Get(ctx, 0)
+	if err != nil {
+		return false, err
+	}
+	h, err := DecodeHeader(raw)
+	return err == nil && h.Protocol == Protocol, nil
 }
 
 // Checkout returns a read-only view of the bee at version (a log length):

@@ -241,3 +241,12 @@ func (bt *Batch) Range(ctx context.Context, r Range) iter.Seq2[*Entry, error] {
 	bt.mu.Unlock()
 	return bt.bee.rangeOn(ctx, t, r)
 }
+
+// Peek returns the first entry of r in the batch's view, or nil.
+func (bt *Batch) Peek(ctx context.Context, r Range) (*Entry, error) {
+	r.Limit = 1
+	for e, err := range bt.Range(ctx, r) {
+		return e, err
+	}
+	return nil, nil
+}

@@ -60,6 +60,9 @@ func TestSubDatabases(t *testing.T) {
 	if err := bt.Put(ctx, []byte("zz"), []byte("1")); err != nil {
 		t.Fatal(err)
 	}
+	if e, err := bt.Peek(ctx, Range{GT: []byte("z")}); err != nil || e == nil || string(e.Key) != "zz" {
+		t.Fatalf("peek in a sub batch: %+v %v", e, err)
+	}
 	if err := bt.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -302,5 +305,75 @@ func TestCoreLog(t *testing.T) {
 	defer cancel()
 	if err := (CoreLog{Core: core}).WaitLength(wctx, 101); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal(err)
+	}
+}
+
+func TestConcurrentReadsAndWrites(t *testing.T) {
+	ctx := context.Background()
+	b := New(&MemLog{}, Options{CacheBlocks: 64})
+	for i := range 200 {
+		b.Put(ctx, tkey(i), []byte("v"))
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	go func() {
+		defer close(done)
+		for i := 200; i < 600; i++ {
+			if err := b.Put(ctx, tkey(i), []byte("w")); err != nil {
+				errs <- err
+				return
+			}
+			if i%3 == 0 {
+				if err := b.Del(ctx, tkey(i-150)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
+	for r := range 3 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				snap := b.Snapshot()
+				n := 0
+				for _, err := range snap.Range(ctx, Range{Reverse: r == 1}) {
+					if err != nil {
+						errs <- err
+						return
+					}
+					n++
+				}
+				again := 0
+				for _, err := range snap.Range(ctx, Range{}) {
+					if err != nil {
+						errs <- err
+						return
+					}
+					again++
+				}
+				if again != n {
+					errs <- fmt.Errorf("snapshot changed: %d then %d keys", n, again)
+					return
+				}
+				if _, err := b.Get(ctx, tkey(n%600)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := IsHyperbee(ctx, b.Log()); !ok || err != nil {
+		t.Fatal(ok, err)
 	}
 }
