@@ -42,8 +42,7 @@ func (c UDXConn) ReadFrom(ctx context.Context) ([]byte, netip.AddrPort, error) {
 	return d.Data, d.From, nil
 }
 
-// ListenUDX opens a UDX socket on an IPv4 address. It is the default
-// Config.Listen.
+// ListenUDX opens a UDX socket of its own UDX instance on an IPv4 address.
 func ListenUDX(addr netip.AddrPort) (PacketConn, error) {
 	s, err := udx.Listen("udp4", addr.String())
 	if err != nil {

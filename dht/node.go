@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/udx"
 )
 
 // Timing of the node's maintenance, as dht-rpc.
@@ -73,7 +74,12 @@ type Config struct {
 	// FilterNode, if set, decides which nodes may enter the routing table
 	// and queries.
 	FilterNode func(netip.AddrPort) bool
-	// Listen opens a socket; nil means ListenUDX.
+	// UDX is the UDX instance whose sockets the node uses (hyperdht runs its
+	// streams on them); nil means a new one with udx's defaults. Many nodes
+	// in one process save memory with udx.Config{NoBatch: true}.
+	UDX *udx.UDX
+	// Listen opens a socket; nil means UDX sockets. Tests use it for an
+	// in-memory network.
 	Listen func(addr netip.AddrPort) (PacketConn, error)
 	// Logger receives debug logs; nil is silent.
 	Logger *slog.Logger
@@ -162,7 +168,17 @@ func New(cfg *Config) (*Node, error) {
 		c.DownHintsRateLimit = 50
 	}
 	if c.Listen == nil {
-		c.Listen = ListenUDX
+		u := c.UDX
+		if u == nil {
+			u = udx.New(nil)
+		}
+		c.Listen = func(a netip.AddrPort) (PacketConn, error) {
+			s, err := u.Listen("udp4", a.String())
+			if err != nil {
+				return nil, err
+			}
+			return UDXConn{s}, nil
+		}
 	}
 	host := netip.IPv4Unspecified()
 	if c.Host != "" {
