@@ -123,6 +123,7 @@ type treeIter struct {
 	gt      []byte
 	gte     bool
 	seeking bool
+	seen    visited
 }
 
 func newTreeIter(t *txn, b bounds) *treeIter {
@@ -187,6 +188,9 @@ func (it *treeIter) step(ctx context.Context) (*blockEntry, error) {
 	if isKey {
 		it.seeking = false
 		return it.t.getBlock(ctx, seq)
+	}
+	if err := it.seen.enter(top.node.children[n]); err != nil {
+		return nil, err
 	}
 	node, err := it.t.childNode(ctx, top.node, n)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -229,4 +230,41 @@ func FuzzDecodeExtension(f *testing.F) {
 			t.Fatalf("round trip: %+v -> %+v", m, m2)
 		}
 	})
+}
+
+// TestHostileSharedChildren: 40 blocks whose nodes both point at the
+// node below make 2^40 paths; walks refuse to meet a node twice.
+func TestHostileSharedChildren(t *testing.T) {
+	ctx := context.Background()
+	log := &MemLog{}
+	log.Append(ctx, EncodeHeader(&Header{Protocol: Protocol}))
+	log.Append(ctx, EncodeNode(&Node{Key: []byte("k001"), Value: []byte{}, Index: EncodeIndex(&Index{Levels: []Level{{Keys: []uint64{1}}}})}))
+	for s := uint64(2); s <= 40; s++ {
+		log.Append(ctx, EncodeNode(&Node{Key: fmt.Appendf(nil, "k%03d", s), Value: []byte{}, Index: EncodeIndex(&Index{Levels: []Level{
+			{Keys: []uint64{s}, Children: []uint64{s - 1, 0, s - 1, 0}},
+		}})}))
+	}
+	b := New(log, Options{})
+	for _, r := range []Range{{}, {Reverse: true}, {GTE: []byte("k")}} {
+		var err error
+		n := 0
+		for _, err = range b.Range(ctx, r) {
+			if err != nil {
+				break
+			}
+			n++
+		}
+		if !errors.Is(err, ErrCorrupt) || n > 100 {
+			t.Fatalf("range %+v: %d entries, then %v", r, n, err)
+		}
+	}
+	var err error
+	for _, err = range b.Diff(ctx, b.Checkout(2), Range{}) {
+		if err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("diff: %v", err)
+	}
 }

@@ -68,6 +68,7 @@ type rangeIter struct {
 	b       bounds
 	reverse bool
 	limit   int
+	seen    visited
 }
 
 func (it *rangeIter) open(ctx context.Context) error {
@@ -149,6 +150,9 @@ func (it *rangeIter) next(ctx context.Context) (*blockEntry, error) {
 			if n >= len(top.node.children) {
 				it.stack = it.stack[:len(it.stack)-1]
 				continue
+			}
+			if err := it.seen.enter(top.node.children[n]); err != nil {
+				return nil, err
 			}
 			node, err := it.t.childNode(ctx, top.node, n)
 			if err != nil {

@@ -279,6 +279,23 @@ func (t *txn) childNode(ctx context.Context, n *treeNode, i int) (*treeNode, err
 	return node, nil
 }
 
+// visited guards a walk over many nodes against a hostile log whose nodes
+// share children (a DAG that unrolls into exponentially many paths): in a
+// real tree every node has one parent, so a walk meets each node once.
+type visited map[[2]uint64]struct{}
+
+func (v *visited) enter(c *child) error {
+	if *v == nil {
+		*v = make(visited)
+	}
+	id := [2]uint64{c.seq, c.offset}
+	if _, ok := (*v)[id]; ok {
+		return fmt.Errorf("%w: node %d/%d reached twice", ErrCorrupt, c.seq, c.offset)
+	}
+	(*v)[id] = struct{}{}
+	return nil
+}
+
 // root returns the root node at this version, or nil for an empty tree.
 func (t *txn) root(ctx context.Context) (*treeNode, error) {
 	v := t.currentVersion()
