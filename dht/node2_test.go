@@ -167,3 +167,56 @@ func TestRequestThroughOtherSocket(t *testing.T) {
 		t.Fatalf("reply seen at %v via %v", res.To, res.Conn)
 	}
 }
+
+// An adaptive node becomes persistent once its stable period ends (20
+// minutes in dht-rpc; the tick counter is advanced by hand here).
+func TestAdaptiveBecomesPersistentWhenStable(t *testing.T) {
+	tn := newTestnet(t, 6)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := tn.add(t, &Config{})
+	if err := n.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !n.Ephemeral() {
+		t.Fatal("persistent too early")
+	}
+	n.mu.Lock()
+	n.stableTicks = 1
+	n.lastTick = time.Now()
+	n.onTick()
+	n.mu.Unlock()
+	select {
+	case <-n.Persistent():
+	case <-ctx.Done():
+		t.Fatal("adaptive node never became persistent")
+	}
+	id, ok := n.ID()
+	if !ok || id != NodeID(n.LocalAddr()) || n.Firewalled() {
+		t.Fatalf("persistent %v firewalled %v", ok, n.Firewalled())
+	}
+	// other nodes now learn it as a routing node
+	if _, err := n.Ping(ctx, tn.boot.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range tn.boot.Nodes() {
+		found = found || a == n.LocalAddr()
+	}
+	if !found {
+		t.Fatal("bootstrapper did not add the now persistent node")
+	}
+
+	// The same host again later does not trigger another check.
+	n.mu.Lock()
+	n.stableTicks = 1
+	n.lastHost = n.nat.host
+	n.ephemeral = true // pretend it went back (wakeup)
+	n.onTick()
+	updating := n.updating
+	n.ephemeral = false
+	n.mu.Unlock()
+	if updating {
+		t.Fatal("rechecked the same network")
+	}
+}

@@ -78,23 +78,25 @@ func TestTableClosest(t *testing.T) {
 	if len(got) != K {
 		t.Fatalf("closest returned %d", len(got))
 	}
-	// The rows sharing the longest prefix with the target come first, so
-	// the single closest node is always among the first row returned, and
-	// the result never repeats a node.
-	slices.SortFunc(ids, func(a, b [32]byte) int { return xorCompare(&target, &a, &b) })
+	// As kademlia-routing-table: the row of the target comes first, whole,
+	// then the rows of shorter prefixes, then the longer ones; no repeats.
+	d := tb.diff(&target)
 	seen := map[[32]byte]bool{}
-	found := false
-	for _, n := range got {
+	for i, n := range got {
 		if seen[n.id] {
 			t.Fatal("duplicate")
 		}
 		seen[n.id] = true
-		if n.id == ids[0] {
-			found = true
+		if i < len(tb.rows[d]) && tb.diff(&n.id) != d {
+			t.Fatalf("result %d is not from the target's row", i)
 		}
 	}
-	if !found {
-		t.Fatal("closest node missing")
+	// when the target's row is not empty it holds the nearest node
+	if len(tb.rows[d]) > 0 {
+		slices.SortFunc(ids, func(a, b [32]byte) int { return xorCompare(&target, &a, &b) })
+		if !seen[ids[0]] {
+			t.Fatal("closest node missing")
+		}
 	}
 	if all := tb.all(); len(all) != tb.size {
 		t.Fatalf("all returned %d of %d", len(all), tb.size)
