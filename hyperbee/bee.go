@@ -14,7 +14,6 @@
 package hyperbee
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -394,6 +393,3 @@ func (bt *Batch) release() {
 		bt.bee.db.mu.Unlock()
 	}
 }
-
-// compareKeys orders keys bytewise, as hyperbee does.
-func compareKeys(a, b []byte) int { return bytes.Compare(a, b) }
