@@ -146,6 +146,7 @@ type Node struct {
 	limiter        rateLimiter
 	persistentCh   chan struct{}
 	persistentDone bool
+	health         health
 }
 
 // New starts a node: it binds its sockets and starts bootstrapping in the
@@ -207,6 +208,7 @@ func New(cfg *Config) (*Node, error) {
 		inflight:       map[uint16]*outRequest{},
 		rotate:         rotateDrains,
 		lastTick:       time.Now(),
+		health:         newHealth(),
 	}
 	n.cong.max = c.MaxWindow
 	var id [32]byte
@@ -426,6 +428,22 @@ func (n *Node) Firewalled() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.firewalled
+}
+
+// Online reports whether requests get responses (false after two busy
+// ticks without any), as dht-rpc's network health.
+func (n *Node) Online() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.health.isOnline
+}
+
+// Degraded reports whether more than half the requests time out, over
+// the last four busy ticks.
+func (n *Node) Degraded() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.health.isDegraded
 }
 
 // Persistent is closed when the node becomes persistent.
@@ -995,6 +1013,7 @@ func (n *Node) onTick() {
 		n.refresh()
 	}
 	n.downHintsSent = 0
+	n.health.update(n.stats.Responses, n.stats.Timeouts)
 }
 
 func (n *Node) onWakeup() {
@@ -1003,6 +1022,7 @@ func (n *Node) onWakeup() {
 	n.stableTicks = moreStableTicks
 	n.refreshTicks = 1
 	n.lastHost = netip.Addr{}
+	n.health.reset()
 	if n.adaptive && !n.ephemeral {
 		n.ephemeral = true
 	}

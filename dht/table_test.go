@@ -181,3 +181,43 @@ func TestNATSamplerMatchesJSTrace(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+func TestHealth(t *testing.T) {
+	h := newHealth()
+	var res, to uint64
+	step := func(dr, dt uint64) {
+		res += dr
+		to += dt
+		h.update(res, to)
+	}
+	for i := 0; i < 4; i++ {
+		step(10, 0)
+	}
+	if !h.isOnline || h.isDegraded {
+		t.Fatal("healthy start")
+	}
+	step(0, 10)
+	if !h.isOnline {
+		t.Fatal("offline after one tick")
+	}
+	step(0, 10)
+	if h.isOnline {
+		t.Fatal("still online after two offline ticks")
+	}
+	step(1, 1) // idle: no change
+	if h.isOnline {
+		t.Fatal("idle tick changed state")
+	}
+	for i := 0; i < 4; i++ {
+		step(2, 8)
+	}
+	if !h.isOnline || !h.isDegraded {
+		t.Fatalf("want online and degraded, got %v %v", h.isOnline, h.isDegraded)
+	}
+	for i := 0; i < 4; i++ {
+		step(10, 0)
+	}
+	if h.isDegraded {
+		t.Fatal("still degraded")
+	}
+}
