@@ -524,6 +524,22 @@ func TestInteropHyperbeeGoWritesJSReads(t *testing.T) {
 		t.Fatal("JS core does not hold Go's blocks")
 	}
 	compareAnswers(t, "JS on Go blocks", qs, js.Answers, want)
+
+	// JS keeps writing on the tree Go wrote, and so does Go: the same
+	// blocks again.
+	more := beeScenarioOps(rand.New(rand.NewPCG(12, 2026)), 400)
+	applyBeeOps(t, goBee, more)
+	js = runBeeScript(t, env, beeScenario{Seed: hx(bytes.Repeat([]byte{9}, 32)), Blocks: blocks, Ops: more, Queries: qs[:3]})
+	goBlocks := logBlocks(t, goLog)
+	if len(js.Blocks) != len(goBlocks) {
+		t.Fatalf("after more writes: JS has %d blocks, Go %d", len(js.Blocks), len(goBlocks))
+	}
+	for i := range goBlocks {
+		if goBlocks[i] != js.Blocks[i] {
+			t.Fatalf("JS writing on Go's tree: block %d differs:\n go %s\n js %s", i, goBlocks[i], js.Blocks[i])
+		}
+	}
+	t.Logf("%d blocks from Go, %d more written by JS on top, identical to Go's", len(blocks), len(goBlocks)-len(blocks))
 }
 
 // TestInteropHyperbeeAbsentValue: JS puts a key without a value (no value

@@ -3,10 +3,10 @@
 //   seed: hex,                      key pair seed of the hypercore
 //   metadata: {contentFeed: hex} | undefined, header metadata
 //   alwaysDuplicate: false | undefined, hyperbee's option of that name
-//   blocks: [hex] | undefined,      if given: append these blocks to a fresh core
-//                                   and only read (Go wrote them)
+//   blocks: [hex] | undefined,      if given: append these blocks (Go wrote them)
+//                                   to the fresh core first
 //   ops: [{put: [k, v], sub?, cas?} | {del: k, sub?, cas?} | {batch: [ops]}],
-//                                   run when blocks is absent; cas: hex value the
+//                                   run after that; cas: hex value the
 //                                   current value must have for the write to happen;
 //                                   a put with only a key stores no value
 //   queries: [{range: {gt, gte, lt, lte, reverse, limit}, sub?, version?} |
@@ -68,7 +68,7 @@ async function main () {
   const db = new Hyperbee(core, { metadata, alwaysDuplicate: cfg.alwaysDuplicate !== false })
   await db.ready()
 
-  if (!cfg.blocks) {
+  if (cfg.ops) {
     for (const op of cfg.ops) {
       if (op.batch) {
         const b = db.batch()
