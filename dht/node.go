@@ -1,9 +1,3 @@
-// Package dht is a Kademlia RPC node wire-compatible with npm dht-rpc 6:
-// the request/response datagram format, PING, PING_NAT, FIND_NODE and
-// DOWN_HINT, a routing table like kademlia-routing-table, iterative queries
-// with a commit phase, tokens bound to the asker's address, NAT sampling
-// and the ephemeral-to-persistent decision dht-rpc makes. Package hyperdht
-// builds on it by registering its own commands with Node.Handle.
 package dht
 
 import (

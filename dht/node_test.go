@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -389,20 +390,44 @@ func TestFloodKeepsMemoryBoundedAndNodeAnswering(t *testing.T) {
 	id := [32]byte{9}
 	valid := AppendRequest(nil, &RequestMessage{TID: 1, To: target.LocalAddr(), ID: &id, Internal: true, Command: CmdFindNode, Target: &id})
 	junk = append(junk, valid, AppendRequest(nil, &RequestMessage{TID: 2, Command: 1234, Value: bytes.Repeat([]byte{1}, 1000)}))
-	// many source ports, many datagrams
-	for i := 0; i < 200; i++ {
-		c, err := tn.net.listen(netip.AddrPort{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for j := 0; j < 200; j++ {
-			c.WriteTo(junk[(i+j)%len(junk)], target.LocalAddr())
-		}
-		c.Close()
-		if i%20 == 0 {
-			time.Sleep(10 * time.Millisecond)
+	// many source ports, many datagrams: valid ones with ids too (each
+	// source's own id, so they pass validation)
+	flood := func(round int) {
+		for i := 0; i < 300; i++ {
+			c, err := tn.net.listen(netip.AddrPort{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sid := NodeID(c.LocalAddr())
+			own := AppendRequest(nil, &RequestMessage{TID: uint16(i), To: target.LocalAddr(), ID: &sid, Internal: true, Command: CmdFindNode, Target: &sid})
+			for j := 0; j < 200; j++ {
+				if j%2 == 0 {
+					c.WriteTo(own, target.LocalAddr())
+				} else {
+					c.WriteTo(junk[(i+j)%len(junk)], target.LocalAddr())
+				}
+			}
+			c.Close()
+			if i%20 == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 	}
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse
+	}
+	flood(0)
+	h1 := heap()
+	flood(1)
+	flood(2)
+	h2 := heap()
+	if h2 > h1+16<<20 {
+		t.Fatalf("heap grew from %d to %d over two more floods", h1, h2)
+	}
+	t.Logf("heap after one flood %d KiB, after three %d KiB", h1>>10, h2>>10)
 	target.mu.Lock()
 	lim := len(target.limiter.counts)
 	tsize := target.tbl.size
