@@ -220,3 +220,16 @@ func TestAdaptiveBecomesPersistentWhenStable(t *testing.T) {
 		t.Fatal("rechecked the same network")
 	}
 }
+
+func TestDelayedPing(t *testing.T) {
+	tn := newTestnet(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := tn.nodes[0].DelayedPing(ctx, tn.boot.LocalAddr(), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 200*time.Millisecond {
+		t.Fatal("answered before the delay")
+	}
+}

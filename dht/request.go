@@ -228,3 +228,11 @@ func (n *Node) Request(ctx context.Context, to netip.AddrPort, command uint64, v
 func (n *Node) Ping(ctx context.Context, to netip.AddrPort) (*Response, error) {
 	return n.Request(ctx, to, CmdPing, nil, &RequestOptions{Internal: true})
 }
+
+// DelayedPing asks the node at to to answer after delay (at most 10 s
+// are honoured by dht-rpc nodes).
+func (n *Node) DelayedPing(ctx context.Context, to netip.AddrPort, delay time.Duration) (*Response, error) {
+	ms := uint32(delay / time.Millisecond)
+	v := []byte{byte(ms), byte(ms >> 8), byte(ms >> 16), byte(ms >> 24)}
+	return n.Request(ctx, to, CmdDelayedPing, v, &RequestOptions{Internal: true, Timeout: delay + time.Second})
+}

@@ -256,6 +256,12 @@ func TestInteropDHTGoJoinsJS(t *testing.T) {
 		t.Fatalf("JS walk to go node: %+v", fr)
 	}
 
+	// Go asks a JS node for a DELAYED_PING.
+	start := time.Now()
+	if _, err := goNodes[0].DelayedPing(ctx, js.Nodes[2].addr(), 300*time.Millisecond); err != nil || time.Since(start) < 300*time.Millisecond {
+		t.Fatalf("delayed ping of JS: %v after %v", err, time.Since(start))
+	}
+
 	// User command both ways, with commit.
 	checkUserQuery := func(replies []string, from string) {
 		t.Helper()
@@ -404,6 +410,16 @@ func TestInteropDHTJSJoinsGo(t *testing.T) {
 	js.do(t, map[string]any{"op": "ping", "node": 0, "host": "127.0.0.1", "port": boot.LocalAddr().Port()}, &pr)
 	if pr.FromID != hexID(dht.NodeID(boot.LocalAddr())) {
 		t.Fatalf("js->go ping: %+v", pr)
+	}
+
+	// DELAYED_PING: the Go node answers after the asked delay.
+	var dr struct {
+		jsDHTReply
+		Elapsed int `json:"elapsed"`
+	}
+	js.do(t, map[string]any{"op": "delayedPing", "node": 0, "host": "127.0.0.1", "port": goNodes[0].LocalAddr().Port(), "delay": 300}, &dr)
+	if dr.FromID != hexID(dht.NodeID(goNodes[0].LocalAddr())) || dr.Elapsed < 300 {
+		t.Fatalf("delayed ping: %+v", dr)
 	}
 
 	// A user request each way, and an unknown command answered as such.

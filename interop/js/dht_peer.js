@@ -18,6 +18,7 @@
 //   {"op":"query","node":i,"target":hex,"command":c,"value":s,"commit":bool}
 //   {"op":"ping","node":i,"host":h,"port":p}
 //   {"op":"request","node":i,"host":h,"port":p,"command":c,"value":s}
+//   {"op":"delayedPing","node":i,"host":h,"port":p,"delay":ms}
 // Closing stdin destroys the nodes and exits.
 const DHT = require('dht-rpc')
 const dgram = require('dgram')
@@ -151,6 +152,11 @@ async function run (node, nodes, cmd) {
     case 'ping': {
       const m = await node.ping({ host: cmd.host, port: cmd.port })
       return reply(m)
+    }
+    case 'delayedPing': {
+      const start = Date.now()
+      const m = await node.delayedPing({ host: cmd.host, port: cmd.port }, cmd.delay)
+      return { ...reply(m), elapsed: Date.now() - start }
     }
     case 'request': {
       const m = await node.request(
