@@ -90,6 +90,8 @@ type Stats struct {
 	RequestsReceived  uint64
 	RequestsRateLimit uint64 // requests dropped by the rate limit
 	Malformed         uint64 // datagrams that did not decode
+	DownHintsSent     uint64
+	DownHintsReceived uint64
 }
 
 // Node is a dht-rpc node. Its methods are safe for concurrent use.
@@ -889,6 +891,7 @@ func (n *Node) onInternalRequest(req *Request) {
 		if len(req.Value) < 6 {
 			return
 		}
+		n.stats.DownHintsReceived++
 		if n.checks < 10 {
 			id := crypto.Hash(req.Value[:6])
 			if x := n.tbl.get(&id); x != nil && (x.pinged < n.tick || x.downHints == 0) {

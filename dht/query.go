@@ -579,6 +579,7 @@ func (q *Query) downHint(to, down netip.AddrPort) {
 	n.downHintsSent++
 	r := n.request(to, nil, false, true, CmdDownHint, nil, appendAddr(nil, down), func(*Response) {}, func(error) {})
 	if r != nil {
+		n.stats.DownHintsSent++
 		r.query = q
 		q.reqs[r] = struct{}{}
 	}

@@ -451,3 +451,106 @@ func TestInteropDHTJSJoinsGo(t *testing.T) {
 		t.Fatalf("go->js forged token: %v %+v", err, res)
 	}
 }
+
+func hasAddr(list []netip.AddrPort, a netip.AddrPort) bool {
+	for _, x := range list {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// TestInteropDHTDownHints: a walk that meets a dead node sends DOWN_HINT
+// to the nodes that pointed to it, which ping it and drop it, JS to Go and
+// Go to JS.
+func TestInteropDHTDownHints(t *testing.T) {
+	js := startJSDHT(t, "testnet", "3")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bs := []string{js.Nodes[0].addr().String()}
+	var goNodes []*dht.Node
+	for i := 0; i < 3; i++ {
+		n := newGoDHT(t, dht.Config{Bootstrap: bs, Ephemeral: boolPtr(false), Firewalled: boolPtr(false)})
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+		goNodes = append(goNodes, n)
+	}
+
+	// JS -> Go: the last Go node dies; Go nodes that know it get hints.
+	dead := goNodes[2]
+	deadAddr := dead.LocalAddr()
+	deadID, _ := dead.ID()
+	var knowers []*dht.Node
+	for _, n := range goNodes[:2] {
+		if hasAddr(n.Nodes(), deadAddr) {
+			knowers = append(knowers, n)
+		}
+	}
+	if len(knowers) == 0 {
+		t.Fatal("no go node knows the node to kill")
+	}
+	dead.Close()
+	var fr jsDHTQueryResult
+	js.do(t, map[string]any{"op": "findNode", "node": 1, "target": hexID(deadID)}, &fr)
+	for _, r := range fr.Closest {
+		if r.FromID == hexID(deadID) {
+			t.Fatal("dead node answered")
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		hinted, gone := 0, 0
+		for _, n := range knowers {
+			if n.Stats().DownHintsReceived > 0 {
+				hinted++
+			}
+			if !hasAddr(n.Nodes(), deadAddr) {
+				gone++
+			}
+		}
+		if hinted > 0 && gone == len(knowers) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the JS walk: %d go nodes got hints, %d of %d dropped the dead node", hinted, gone, len(knowers))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Go -> JS: a JS node dies; a Go walk towards it hints the JS nodes
+	// that returned it.
+	var dd map[string]any
+	js.do(t, map[string]any{"op": "destroy", "node": 3}, &dd)
+	deadJS := js.Nodes[3]
+	var tgt [32]byte
+	b, _ := hex.DecodeString(deadJS.ID)
+	copy(tgt[:], b)
+	walker := goNodes[0]
+	q := walker.FindNode(ctx, tgt, &dht.QueryOptions{Retries: -1})
+	if err := q.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if walker.Stats().DownHintsSent == 0 {
+		t.Fatal("go walk sent no down hints")
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		still := 0
+		for _, n := range js.info(t)[:3] {
+			for _, x := range n.Nodes {
+				if x.Port == deadJS.ServerPort {
+					still++
+				}
+			}
+		}
+		if still == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d JS nodes still list the dead JS node", still)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}

@@ -19,6 +19,7 @@
 //   {"op":"ping","node":i,"host":h,"port":p}
 //   {"op":"request","node":i,"host":h,"port":p,"command":c,"value":s}
 //   {"op":"delayedPing","node":i,"host":h,"port":p,"delay":ms}
+//   {"op":"destroy","node":i}                       destroy one node
 // Closing stdin destroys the nodes and exits.
 const DHT = require('dht-rpc')
 const dgram = require('dgram')
@@ -157,6 +158,11 @@ async function run (node, nodes, cmd) {
       const start = Date.now()
       const m = await node.delayedPing({ host: cmd.host, port: cmd.port }, cmd.delay)
       return { ...reply(m), elapsed: Date.now() - start }
+    }
+    case 'destroy': {
+      const addr = node.address()
+      await node.destroy()
+      return { destroyed: addr.port }
     }
     case 'request': {
       const m = await node.request(
