@@ -1,0 +1,102 @@
+package dht
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// The default transport: UDX sockets on 127.0.0.1.
+func TestUDXTestnet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	boot, err := New(&Config{Host: "127.0.0.1", Ephemeral: boolp(false), Firewalled: boolp(false)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer boot.Close()
+	if err := boot.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// no public address known without peers or a bootstrapper address
+	if _, ok := boot.ID(); ok {
+		t.Fatal("lone node became persistent without knowing its address")
+	}
+	bs := []string{boot.LocalAddr().String()}
+	var nodes []*Node
+	for i := 0; i < 4; i++ {
+		n, err := New(&Config{Host: "127.0.0.1", Bootstrap: bs, Ephemeral: boolp(false)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes[1:] {
+		if id, ok := n.ID(); !ok || id != NodeID(n.LocalAddr()) {
+			t.Fatalf("node %v not persistent", n.LocalAddr())
+		}
+	}
+	id, _ := nodes[3].ID()
+	q := nodes[0].FindNode(ctx, id, nil)
+	if err := q.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := q.Closest(); len(c) == 0 || *c[0].FromID != id {
+		t.Fatal("walk did not find the target node")
+	}
+}
+
+func TestCongestionWindow(t *testing.T) {
+	c := congestion{max: 2}
+	c.send()
+	if c.full() {
+		t.Fatal("full at 1")
+	}
+	c.send()
+	if !c.full() {
+		t.Fatal("not full at max in one slot")
+	}
+	c.drain()
+	c.send()
+	c.send()
+	if !c.full() || c.total != 4 {
+		t.Fatal("total limit")
+	}
+	c.recv()
+	if c.full() {
+		t.Fatal("full after a response")
+	}
+	for i := 0; i < 4; i++ {
+		c.drain()
+	}
+	if c.total != 0 {
+		t.Fatalf("total %d after draining every slot", c.total)
+	}
+}
+
+// Requests beyond the window wait and go out on later drains.
+func TestCongestionQueuesRequests(t *testing.T) {
+	tn := newTestnet(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := tn.add(t, &Config{MaxWindow: 2, Ephemeral: boolp(false), Firewalled: boolp(false)})
+	if err := n.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 10)
+	for i := 0; i < 10; i++ {
+		go func() {
+			_, err := n.Ping(ctx, tn.boot.LocalAddr())
+			errs <- err
+		}()
+	}
+	for i := 0; i < 10; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
