@@ -225,12 +225,12 @@ func TestInteropUDXDatagrams(t *testing.T) {
 	if got := p.Expect(t, "message "); got != "msg-go" {
 		t.Fatalf("JS message %q", got)
 	}
-	m, err := s.ReadMessage(ctx.Done())
+	m, err := s.ReadMessage(ctx)
 	if err != nil || string(m) != "echo:msg-go" {
 		t.Fatalf("message echo %q %v", m, err)
 	}
 	fmt.Fprintf(p.Stdin, "message msg-js\n")
-	m, err = s.ReadMessage(ctx.Done())
+	m, err = s.ReadMessage(ctx)
 	if err != nil || string(m) != "msg-js" {
 		t.Fatalf("JS message %q %v", m, err)
 	}

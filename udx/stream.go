@@ -1,6 +1,7 @@
 package udx
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -1610,7 +1611,7 @@ func (s *Stream) SendMessage(b []byte) error {
 }
 
 // ReadMessage waits for the next message sent with SendMessage.
-func (s *Stream) ReadMessage(done <-chan struct{}) ([]byte, error) {
+func (s *Stream) ReadMessage(ctx context.Context) ([]byte, error) {
 	select {
 	case m := <-s.msgs:
 		return m, nil
@@ -1621,8 +1622,8 @@ func (s *Stream) ReadMessage(done <-chan struct{}) ([]byte, error) {
 		default:
 		}
 		return nil, ErrClosed
-	case <-done:
-		return nil, os.ErrDeadlineExceeded
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 

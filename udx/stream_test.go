@@ -247,7 +247,7 @@ func TestStreamMessages(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	m, err := sb.ReadMessage(ctx.Done())
+	m, err := sb.ReadMessage(ctx)
 	if err != nil || string(m) != "unordered" {
 		t.Fatalf("%q %v", m, err)
 	}
