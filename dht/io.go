@@ -23,8 +23,22 @@ var (
 	ErrBadAddress = errors.New("dht: address must be IPv4 host:port")
 )
 
-// RemoteError is the error code a remote node answered with.
+// RemoteError is the error code a remote node answered with. It matches
+// ErrUnknownCommand and ErrInvalidToken (or any RemoteError with the same
+// code) under errors.Is.
 type RemoteError struct{ Code uint64 }
+
+// Remote errors of dht-rpc, for errors.Is with Response.Err.
+var (
+	ErrUnknownCommand error = &RemoteError{Code: ErrCodeUnknownCommand}
+	ErrInvalidToken   error = &RemoteError{Code: ErrCodeInvalidToken}
+)
+
+// Is reports whether target is a RemoteError with the same code.
+func (e *RemoteError) Is(target error) bool {
+	t, ok := target.(*RemoteError)
+	return ok && t.Code == e.Code
+}
 
 func (e *RemoteError) Error() string {
 	switch e.Code {

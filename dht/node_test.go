@@ -217,7 +217,7 @@ func TestRequestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	var re *RemoteError
-	if !errors.As(res.Err(), &re) || re.Code != ErrCodeUnknownCommand {
+	if !errors.As(res.Err(), &re) || re.Code != ErrCodeUnknownCommand || !errors.Is(res.Err(), ErrUnknownCommand) || errors.Is(res.Err(), ErrInvalidToken) {
 		t.Fatalf("got %v, want unknown command", res.Err())
 	}
 
