@@ -377,3 +377,53 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 }
+
+func TestWatchKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b := New(&MemLog{}, Options{})
+	b.Put(ctx, []byte("k"), []byte("1"))
+	wctx, stop := context.WithCancel(ctx)
+	got := make(chan string, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e, err := range b.WatchKey(wctx, []byte("k")) {
+			switch {
+			case err != nil:
+				got <- "error " + err.Error()
+			case e == nil:
+				got <- "deleted"
+			default:
+				got <- string(e.Value)
+			}
+		}
+	}()
+	next := func() string {
+		select {
+		case s := <-got:
+			return s
+		case <-ctx.Done():
+			return "timeout"
+		}
+	}
+	if s := next(); s != "1" {
+		t.Fatal(s)
+	}
+	b.Put(ctx, []byte("other"), []byte("x"))
+	b.Put(ctx, []byte("k"), []byte("2"))
+	if s := next(); s != "2" {
+		t.Fatal(s)
+	}
+	b.Del(ctx, []byte("k"))
+	if s := next(); s != "deleted" {
+		t.Fatal(s)
+	}
+	stop()
+	<-done
+	select {
+	case s := <-got:
+		t.Fatalf("extra %q", s)
+	default:
+	}
+}

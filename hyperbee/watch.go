@@ -49,3 +49,46 @@ func (b *Bee) Watch(ctx context.Context, r Range) iter.Seq2[Change, error] {
 		}
 	}
 }
+
+// WatchKey yields key's entry now and then each time it changes (nil once
+// deleted), as hyperbee's getAndWatch: a change is a new block for the key,
+// even with the same value. It runs until ctx ends, then stops without an
+// error.
+func (b *Bee) WatchKey(ctx context.Context, key []byte) iter.Seq2[*Entry, error] {
+	return func(yield func(*Entry, error) bool) {
+		if b.checkout != 0 {
+			yield(nil, ErrReadOnly)
+			return
+		}
+		version := b.Version()
+		cur, err := b.Checkout(version).Get(ctx, key)
+		if err != nil || !yield(cur, nil) {
+			if err != nil {
+				yield(nil, err)
+			}
+			return
+		}
+		for {
+			if err := b.waitFor(ctx, version); err != nil {
+				if ctx.Err() == nil {
+					yield(nil, err)
+				}
+				return
+			}
+			version = b.Version()
+			next, err := b.Checkout(version).Get(ctx, key)
+			if err != nil {
+				if ctx.Err() == nil {
+					yield(nil, err)
+				}
+				return
+			}
+			if (next == nil) != (cur == nil) || next != nil && next.Seq != cur.Seq {
+				if !yield(next, nil) {
+					return
+				}
+			}
+			cur = next
+		}
+	}
+}
