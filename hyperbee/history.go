@@ -2,10 +2,14 @@ package hyperbee
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"math"
 	"time"
 )
+
+// ErrLiveReverse reports history options asking for both Live and Reverse.
+var ErrLiveReverse = errors.New("hyperbee: live history cannot run in reverse")
 
 // HistoryOptions select blocks by seq for History. Zero fields are unset;
 // negative ones count back from the version, as in hyperbee.
@@ -66,6 +70,10 @@ func historyBounds(o HistoryOptions, version uint64) (gte, lt int64) {
 // hyperbee.
 func (b *Bee) History(ctx context.Context, o HistoryOptions) iter.Seq2[*HistoryEntry, error] {
 	return func(yield func(*HistoryEntry, error) bool) {
+		if o.Live && o.Reverse {
+			yield(nil, ErrLiveReverse)
+			return
+		}
 		t := b.reader()
 		gte, lt := historyBounds(o, t.currentVersion())
 		limit := o.Limit

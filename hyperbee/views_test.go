@@ -146,6 +146,12 @@ func TestHistory(t *testing.T) {
 		t.Fatal(s)
 	}
 
+	for _, err := range b.History(ctx, HistoryOptions{Live: true, Reverse: true}) {
+		if !errors.Is(err, ErrLiveReverse) {
+			t.Fatal(err)
+		}
+	}
+
 	// Live history follows appends until ctx ends.
 	lctx, cancel := context.WithCancel(ctx)
 	defer cancel()
