@@ -380,17 +380,30 @@ func decodeLevel(b []byte) (Level, error) {
 		if err != nil {
 			return l, err
 		}
+		// Each varint ends in one byte below 0x80: size the list once.
+		n := 0
+		for _, c := range v {
+			if c < 0x80 {
+				n++
+			}
+		}
+		list := make([]uint64, 0, n)
 		pr := reader{b: v}
 		for !pr.done() {
 			x, err := pr.varint()
 			if err != nil {
 				return l, err
 			}
-			if tag == 1 {
-				l.Keys = append(l.Keys, x)
-			} else {
-				l.Children = append(l.Children, x)
-			}
+			list = append(list, x)
+		}
+		dst := &l.Keys
+		if tag == 2 {
+			dst = &l.Children
+		}
+		if *dst == nil {
+			*dst = list
+		} else {
+			*dst = append(*dst, list...)
 		}
 	}
 	return l, nil
