@@ -6,11 +6,28 @@
 //
 // Blocks are byte-identical to the ones hyperbee 2.27 writes for the same
 // operations (the same node size, split, borrow and merge rules, and the
-// same batch layout), so either side reads what the other wrote.
+// same batch layout), so either side reads what the other wrote. The log is
+// any Log: CoreLog puts a bee on a *hypercore.Core, MemLog keeps one in
+// memory.
 //
-// Keys and values are raw bytes: where a JS bee uses keyEncoding or
-// valueEncoding ("utf-8", "json", ...), Go callers encode and decode the
-// bytes themselves. Keys sort bytewise.
+// Differences from the JS API, all on the Go side only:
+//
+//   - Keys and values are raw bytes. Where a JS bee uses keyEncoding or
+//     valueEncoding ("utf-8", "json", ...), Go callers encode and decode
+//     the bytes themselves. Keys sort bytewise, as in JS.
+//   - Put stores a nil value as an empty value. A JS put(key) without a
+//     value writes a block with no value field; Go reads it as a nil Value.
+//   - Zero option fields mean "unset": Range.Limit 0 is no limit (JS limit
+//     0 returns nothing) and HistoryOptions.LT 0 is the version (JS lt: 0
+//     returns nothing).
+//   - Iterators are range-over-func sequences and blocking calls take a
+//     context; Watch and WatchKey end with their context.
+//   - The "hyperbee" extension (peers prefetching blocks for a get or an
+//     iteration) has its codec here (EncodeExtension, DecodeExtension) but
+//     is not wired to replication yet; clearUnlinked is not implemented.
+//
+// As in JS, only the last block of a batch holds a whole root: check out
+// versions at batch boundaries.
 package hyperbee
 
 import (
