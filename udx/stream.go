@@ -167,7 +167,7 @@ type Stream struct {
 
 	pacingBPMS   uint64
 	tbAvailable  uint64
-	tbLastRefill int64 // µs
+	tbLastRefill int64 // ms
 	pacingTimer  *time.Timer
 	pacingArmed  bool
 
@@ -281,7 +281,7 @@ func (u *UDX) NewStream(id uint32, cfg *StreamConfig) (*Stream, error) {
 	s.rttMin.reset(now, -1)
 	s.rttMin.v = [3]float64{1e18, 1e18, 1e18}
 	s.tbAvailable = initPacingRate
-	s.tbLastRefill = now
+	s.tbLastRefill = now / 1000
 	s.cwnd = 10
 	s.sendRwnd = defaultRwndMax
 	s.seq, s.remoteAcked, s.wl2 = s.cfg.Seq, s.cfg.Seq, s.cfg.Seq
@@ -702,36 +702,27 @@ func (s *Stream) rackDetectLoss() int64 {
 
 // ---- sending ----
 
-// Pacing is a token bucket in bytes. libudx refills it once per
-// millisecond; this one refills continuously and holds at most
-// pacingBurstUS worth of the pacing rate, so a receiver with a small
-// socket buffer does not see millisecond-long line-rate bursts.
-const pacingBurstUS = 250
-
+// Pacing is libudx's token bucket: every millisecond it is refilled with
+// one millisecond of the pacing rate (more after a pause), and any tokens
+// left release the next packet.
 func (s *Stream) refillPacing() {
-	now := nowUS()
-	if now <= s.tbLastRefill {
-		return
+	nowMS := nowUS() / 1000
+	if nowMS > s.tbLastRefill {
+		s.tbAvailable = uint64(nowMS-s.tbLastRefill) * s.pacingBPMS
+		s.tbLastRefill = nowMS
 	}
-	s.tbAvailable += uint64(now-s.tbLastRefill) * s.pacingBPMS / 1000
-	s.tbLastRefill = now
-	burst := max(s.pacingBPMS*pacingBurstUS/1000, 2*mtuMax)
-	s.tbAvailable = min(s.tbAvailable, burst)
 }
 
 func (s *Stream) armPacing() {
 	if !s.pacingArmed && !s.closed {
 		s.pacingArmed = true
-		// wait until about one full packet's worth of tokens is back
-		us := int64(mtuMax) * 1000 / int64(max(s.pacingBPMS, 1))
-		us = min(max(us, 50), 1000)
-		s.pacingTimer.Reset(time.Duration(us) * time.Microsecond)
+		s.pacingTimer.Reset(time.Millisecond)
 	}
 }
 
 func (s *Stream) maySend(retransmit bool) bool {
 	s.refillPacing()
-	if s.tbAvailable < uint64(s.mtu) {
+	if s.tbAvailable == 0 {
 		s.armPacing()
 		return false
 	}
