@@ -142,7 +142,9 @@ func IsHyperbee(ctx context.Context, log Log) (bool, error) {
 }
 
 // Checkout returns a read-only view of the bee at version (a log length):
-// the tree as it was after block version-1.
+// the tree as it was after block version-1. Reading a version the log has
+// not reached waits for it, as the log's Get does (CoreLog waits until its
+// context ends, MemLog fails with ErrNotAvailable).
 func (b *Bee) Checkout(version uint64) *Bee {
 	return &Bee{db: b.db, prefix: b.prefix, checkout: max(1, version)}
 }

@@ -100,9 +100,14 @@ type CoreLog struct {
 // Length implements Log.
 func (c CoreLog) Length() uint64 { return c.Core.Length() }
 
-// Get implements Log.
+// Get implements Log. A block the core cannot have is ErrNotAvailable
+// (and hypercore's error of that name).
 func (c CoreLog) Get(ctx context.Context, index uint64) ([]byte, error) {
-	return c.Core.Get(ctx, index, hypercore.GetOptions{Wait: true})
+	b, err := c.Core.Get(ctx, index, hypercore.GetOptions{Wait: true})
+	if errors.Is(err, hypercore.ErrNotAvailable) {
+		err = fmt.Errorf("%w: %w", ErrNotAvailable, err)
+	}
+	return b, err
 }
 
 // Append implements Log.
