@@ -237,12 +237,12 @@ func (s *Socket) send(ms []message) {
 // readLoop is the socket's one reader goroutine.
 func (s *Socket) readLoop() {
 	defer close(s.done)
-	const batch = 64
-	ms := make([]message, batch)
-	bufSize := maxDatagram
-	if g, ok := s.conn.(interface{ readBufSize() int }); ok {
-		bufSize = g.readBufSize()
+	batch, bufSize := 64, maxDatagram
+	if g, ok := s.conn.(interface{ readBufSize() int }); ok && g.readBufSize() > maxDatagram {
+		// GRO buffers hold up to 64 KiB each: fewer of them
+		batch, bufSize = 16, g.readBufSize()
 	}
+	ms := make([]message, batch)
 	for i := range ms {
 		ms[i].buf = make([]byte, bufSize)
 	}
