@@ -725,9 +725,22 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	defer wb.Close()
 	var data []pendingBlock
 	var blockIdx []uint64
+	if len(proofs) > 0 && c.isReorg(proofs[0]) {
+		if err := c.reorgLocked(proofs[0]); err != nil {
+			return 0, err
+		}
+		if len(proofs) == 1 {
+			return 1, nil
+		}
+		return 1, errReorgApplied
+	}
 	done := 0
 	var firstErr error
 	for _, p := range proofs {
+		if c.isReorg(p) {
+			firstErr = errReorgApplied // the caller goes on from this one
+			break
+		}
 		blk, err := st.apply(p, wb)
 		if err != nil {
 			firstErr = err
@@ -785,6 +798,93 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	}
 	c.notifyLocked()
 	return done, firstErr
+}
+
+// errReorgApplied tells ApplyBatch's caller that the batch stopped at (or
+// just after) a reorg and the remaining proofs should be applied again.
+var errReorgApplied = errors.New("hypercore: batch stopped at a reorg")
+
+// isReorg reports whether p moves a non-empty core to a newer fork.
+func (c *Core) isReorg(p *Proof) bool {
+	return p.Upgrade != nil && p.Fork > c.t.fork && c.t.length > 0
+}
+
+type emptySource struct{}
+
+func (emptySource) getNode(uint64) (Node, bool, error) { return Node{}, false, nil }
+
+// reorgLocked follows the writer to a newer fork: p must be an upgrade from
+// 0 that proves the new signed tree. The core keeps the blocks under the
+// roots both trees share (conservatively: a partly shared root is dropped
+// and fetched again), drops the rest and takes the new head.
+func (c *Core) reorgLocked(p *Proof) error {
+	if p.Upgrade.Start != 0 || c.verifier == nil {
+		return ErrForkMismatch
+	}
+	b, err := verifyProof(&tree{prologue: c.t.prologue}, emptySource{}, p)
+	if err != nil {
+		return err
+	}
+	if !b.upgraded {
+		return ErrForkMismatch
+	}
+	if !c.verifier.verify(b.state(), b.signature) {
+		return ErrSignature
+	}
+	old := c.t.length
+	var anc uint64
+	for _, r := range b.roots {
+		if flattree.RightSpan(r.Index) >= 2*old {
+			anc = flattree.LeftSpan(r.Index) / 2
+			break
+		}
+		n, ok, err := c.st.getNode(r.Index)
+		if err != nil {
+			return err
+		}
+		if !ok || n.Hash != r.Hash {
+			anc = flattree.LeftSpan(r.Index) / 2
+			break
+		}
+		anc = flattree.RightSpan(r.Index)/2 + 1
+	}
+	anc = min(anc, old, b.length)
+	wb := c.st.db.NewBatch()
+	defer wb.Close()
+	head := 2 * anc
+	wb.DeleteRange(indexKey(keyNode, head), indexKey(keyNode, 2*max(old, b.length)+2), nil)
+	if anc > 0 {
+		ite := flattree.NewIterator(head - 2)
+		for {
+			if ite.Contains(head) && ite.Index < head {
+				wb.Delete(indexKey(keyNode, ite.Index), nil)
+			}
+			if ite.Offset == 0 {
+				break
+			}
+			ite.Parent()
+		}
+	}
+	for _, n := range b.nodes {
+		if n.Index&1 == 0 && n.Index < head {
+			continue // a shared leaf keeps its record (and block offset)
+		}
+		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+	}
+	dirty := c.setBits(anc, old, false)
+	c.writePages(wb, dirty)
+	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: b.signature}), nil)
+	if err := wb.Commit(pebble.Sync); err != nil {
+		c.dropPages(dirty)
+		return err
+	}
+	c.st.cacheReset()
+	c.t = b.tree.clone()
+	c.t.prologue = c.manifest.Prologue
+	c.truncations = append(c.truncations, truncation{fork: b.fork, length: anc})
+	c.contiguous = min(c.contiguous, anc)
+	c.notifyLocked()
+	return nil
 }
 
 type pendingBlock struct {

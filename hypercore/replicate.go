@@ -74,6 +74,7 @@ type Peer struct {
 	upgradeInflight bool
 	nextID          uint64
 	cursor          uint64
+	cursorFork      uint64
 	sentLength      uint64
 	sentFork        uint64
 	sentContig      uint64
@@ -291,13 +292,17 @@ func (p *Peer) onSync(m Sync) {
 	info := p.c.Info()
 	prevFork := p.remoteFork
 	p.remoteFork, p.remoteLength = m.Fork, m.Length
-	if m.Fork == info.Fork && m.RemoteLength != info.Length || m.Fork != info.Fork && (!p.sentAny || prevFork != m.Fork) {
+	// As in JS, a peer that is behind on our fork also gets a sync, so it
+	// sees its length acknowledged and asks for the upgrade.
+	sameFork := m.Fork == info.Fork
+	if sameFork && (m.RemoteLength != info.Length || info.Length > m.Length) || !sameFork && (!p.sentAny || prevFork != m.Fork) {
 		p.sendSync()
 	}
 }
 
 func (p *Peer) onRequest(r *Request) {
 	info := p.c.Info()
+
 	if r.Fork != info.Fork {
 		p.mNoData.Send(encodeNoData(NoData{Request: r.ID}))
 		return
@@ -338,14 +343,22 @@ func (p *Peer) onData(data []*Data) {
 	if len(proofs) == 0 {
 		return
 	}
-	n, err := p.c.ApplyBatch(proofs)
-	if n == len(proofs) || err == nil {
+	for len(proofs) > 0 {
+		n, err := p.c.ApplyBatch(proofs)
+		proofs = proofs[n:]
+		if err == nil || errors.Is(err, errReorgApplied) {
+			continue
+		}
+		if errors.Is(err, ErrClosed) {
+			return
+		}
+		if errors.Is(err, ErrForkMismatch) {
+			proofs = proofs[1:] // from another fork: useless, not malicious
+			continue
+		}
+		p.fail(fmt.Errorf("%w: %v", ErrBadPeer, err))
 		return
 	}
-	if errors.Is(err, ErrClosed) || errors.Is(err, ErrForkMismatch) {
-		return
-	}
-	p.fail(fmt.Errorf("%w: %v", ErrBadPeer, err))
 }
 
 func (p *Peer) done1(req *Request) {
@@ -381,7 +394,21 @@ func (p *Peer) addRange(r Range) {
 
 func (p *Peer) onRange(m Range) {
 	if m.Start == 0 && !m.Drop {
+		// Everything below Length is there now: older announcements for
+		// that part (drops after a truncation, say) no longer count.
 		p.remoteContig = max(p.remoteContig, m.Length)
+		kept := p.remoteRanges[:0]
+		for _, r := range p.remoteRanges {
+			if r.Start+r.Length <= m.Length {
+				continue
+			}
+			if r.Start < m.Length {
+				r.Length -= m.Length - r.Start
+				r.Start = m.Length
+			}
+			kept = append(kept, r)
+		}
+		p.remoteRanges = kept
 		return
 	}
 	if m.Drop && m.Start < p.remoteContig {
@@ -460,11 +487,15 @@ func (p *Peer) update() {
 			Manifest: p.c.Manifest() == nil,
 		})
 	}
+	if !p.upgradeInflight && p.remoteFork > info.Fork && info.Length > 0 && p.remoteLength > 0 {
+		// The writer truncated: fetch its new tree from 0 and follow it.
+		p.send(&Request{Fork: p.remoteFork, Upgrade: &RequestUpgrade{Start: 0, Length: p.remoteLength}})
+	}
 	if info.Length == 0 || p.remoteFork != info.Fork {
 		return
 	}
-	if p.cursor < info.ContiguousLength {
-		p.cursor = info.ContiguousLength
+	if p.cursorFork != info.Fork || p.cursor < info.ContiguousLength {
+		p.cursor, p.cursorFork = info.ContiguousLength, info.Fork
 	}
 	for i := p.cursor; i < info.Length && len(p.inflight) < maxInflight; i++ {
 		if p.c.Has(i) {

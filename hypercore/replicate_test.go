@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -156,4 +157,48 @@ func pipePeersB(tb testing.TB, a, b *Core) func() {
 	ma.Start()
 	mb.Start()
 	return func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() }
+}
+
+// TestReplicateFollowsTruncation: the writer truncates and appends other
+// blocks; the reader moves to the new fork, keeps the shared prefix and
+// fetches the new blocks.
+func TestReplicateFollowsTruncation(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 100)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	pipePeers(t, w, r, nil)
+	waitBlocks(t, r, 100)
+	if err := w.Truncate(60); err != nil {
+		t.Fatal(err)
+	}
+	var more [][]byte
+	for i := range 30 {
+		more = append(more, []byte(fmt.Sprintf("fork1-%d", i)))
+	}
+	if _, err := w.Append(more...); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := 60; i < 90; i++ {
+		for {
+			v, err := r.Get(ctx, uint64(i), GetOptions{Wait: true})
+			if err != nil {
+				t.Fatalf("block %d: %v (length %d fork %d)", i, err, r.Length(), r.Fork())
+			}
+			if r.Fork() == 1 {
+				if string(v) != fmt.Sprintf("fork1-%d", i-60) {
+					t.Fatalf("block %d = %q", i, v)
+				}
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if r.Length() != 90 || r.Fork() != 1 {
+		t.Fatalf("reader length %d fork %d", r.Length(), r.Fork())
+	}
+	waitBlocks(t, r, 60)
+	verifyAll(t, r)
 }

@@ -108,6 +108,26 @@ func TestInteropHypercoreReplicateJSToGo(t *testing.T) {
 			if r.Length() != n+37 || r.ContiguousLength() != n+37 {
 				t.Fatalf("reader length %d contiguous %d", r.Length(), r.ContiguousLength())
 			}
+			// The writer truncates and appends other blocks: the reader follows.
+			io.WriteString(js.Stdin, "truncate 1500\n")
+			js.Expect(t, "fork ")
+			io.WriteString(js.Stdin, "append 20\n")
+			js.Expect(t, "length ")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			for r.Fork() != 1 || r.Length() != 1520 {
+				if ctx.Err() != nil {
+					t.Fatalf("reader did not follow the truncation: length %d fork %d", r.Length(), r.Fork())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			for i := 1500; i < 1520; i++ {
+				v, err := r.Get(ctx, uint64(i), hypercore.GetOptions{Wait: true})
+				if err != nil || string(v) != fmt.Sprintf("f1-block-%d", i) {
+					t.Fatalf("block %d after truncation: %q %v", i, v, err)
+				}
+			}
+			waitGoBlocks(t, r, 0, 1500)
 			io.WriteString(js.Stdin, "exit\n")
 			js.Wait(t)
 		})
@@ -160,7 +180,7 @@ func TestInteropHypercoreReplicateGoToJS(t *testing.T) {
 				return hex.EncodeToString(h.Sum(nil))
 			}
 			io.WriteString(js.Stdin, fmt.Sprintf("get %d\n", n))
-			if got := js.Expect(t, "got "); got != fmt.Sprintf("%d %s", n, sum(n)) {
+			if got := js.Expect(t, "got "); got != fmt.Sprintf("%d %s fork 0", n, sum(n)) {
 				t.Fatalf("JS got %s", got)
 			}
 			var more [][]byte
@@ -171,8 +191,38 @@ func TestInteropHypercoreReplicateGoToJS(t *testing.T) {
 				t.Fatal(err)
 			}
 			io.WriteString(js.Stdin, fmt.Sprintf("get %d\n", n+25))
-			if got := js.Expect(t, "got "); got != fmt.Sprintf("%d %s", n+25, sum(n+25)) {
+			if got := js.Expect(t, "got "); got != fmt.Sprintf("%d %s fork 0", n+25, sum(n+25)) {
 				t.Fatalf("JS got %s after live append", got)
+			}
+			// Truncate and append other blocks: the JS reader follows.
+			if err := w.Truncate(1500); err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			for i := range 1500 {
+				h.Write(replBlock(i))
+			}
+			var other [][]byte
+			for i := 1500; i < 1530; i++ {
+				b := []byte(fmt.Sprintf("f1-block-%d", i))
+				other = append(other, b)
+				h.Write(b)
+			}
+			if _, err := w.Append(other...); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("1530 %s fork 1", hex.EncodeToString(h.Sum(nil)))
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				io.WriteString(js.Stdin, "get 1530\n")
+				got := js.Expect(t, "got ")
+				if got == want {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("JS reader did not follow the truncation: %s", got)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			io.WriteString(js.Stdin, "exit\n")
 			js.Wait(t)

@@ -3,11 +3,12 @@
 // Connects to 127.0.0.1:<port> and replicates one core as the secret-stream
 // initiator. config: { role: 'writer'|'reader', seed, key, compat,
 // encryptionKey, blocks, size }.
-// writer: creates the core from seed, appends `blocks` blocks, prints
-//   "key <hex>", then on stdin "append N" appends N more and prints
-//   "length <L>", and "truncate L" truncates and prints "fork <F>".
+// writer: creates the core from seed, appends `blocks` blocks ("block-<i>",
+//   or "f<fork>-block-<i>" after a truncation), prints "key <hex>", then on
+//   stdin "append N" appends N more and prints "length <L>", and
+//   "truncate L" truncates and prints "fork <F>".
 // reader: opens the core by key, then on stdin "get N" fetches blocks
-//   0..N-1 and prints "got <N> <sha256 of their concatenation>".
+//   0..N-1 and prints "got <N> <sha256 of their concatenation> fork <F>".
 // Both stop on "exit".
 const net = require('net')
 const readline = require('readline')
@@ -22,9 +23,9 @@ const port = Number(process.argv[2])
 const cfg = JSON.parse(process.argv[3])
 const unhex = (s) => (s ? Buffer.from(s, 'hex') : null)
 
-function block (i, size) {
+function block (i, size, fork) {
   const b = Buffer.alloc(size || 0)
-  const s = Buffer.from('block-' + i)
+  const s = Buffer.from((fork ? 'f' + fork + '-' : '') + 'block-' + i)
   if (!size) return s
   for (let j = 0; j < size; j += s.length) s.copy(b, j)
   return b
@@ -62,7 +63,7 @@ async function main () {
     if (cmd === 'append') {
       const n = Number(arg)
       const batch = []
-      for (let i = 0; i < n; i++) batch.push(block(core.length + i, cfg.size))
+      for (let i = 0; i < n; i++) batch.push(block(core.length + i, cfg.size, core.fork))
       await core.append(batch)
       console.log('length ' + core.length)
     } else if (cmd === 'truncate') {
@@ -74,7 +75,7 @@ async function main () {
       const ps = []
       for (let i = 0; i < n; i++) ps.push(core.get(i, { timeout: 30000 }))
       for (const p of ps) h.update(await p)
-      console.log('got ' + n + ' ' + h.digest('hex'))
+      console.log('got ' + n + ' ' + h.digest('hex') + ' fork ' + core.fork)
     } else if (cmd === 'exit') {
       break
     }
