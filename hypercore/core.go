@@ -781,6 +781,9 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 		c.dropPages(dirty)
 		return 0, err
 	}
+	for _, n := range st.nodes {
+		c.st.cachePut(n)
+	}
 	if st.learned != nil {
 		c.setManifest(st.learned)
 	}
@@ -1014,7 +1017,16 @@ func (c *Core) MissingNodes(index uint64) (uint64, error) {
 	if ite.Index+ite.Factor/2-1 >= head {
 		return 0, nil
 	}
+	// Fast path: the nearest cached node on the path is stored, so counting
+	// up to it is safe (at worst a node or two more than needed).
 	var cnt uint64
+	for c2 := *ite; !c2.Contains(head) && cnt < 64; c2.Parent() {
+		if _, ok := c.st.cacheGet(c2.Index); ok {
+			return cnt, nil
+		}
+		cnt++
+	}
+	cnt = 0
 	for !ite.Contains(head) {
 		_, ok, err := c.st.getNode(ite.Index)
 		if err != nil {
