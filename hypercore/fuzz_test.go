@@ -173,6 +173,7 @@ func FuzzStoredRecords(f *testing.F) {
 	f.Add(byte(1), encodeAuth(authRecord{key: [32]byte{1}, manifest: DefaultManifest(kp.PublicKey), keyPair: &kp}))
 	f.Add(byte(1), encodeAuth(authRecord{key: [32]byte{1}}))
 	f.Add(byte(2), encodeNodeRecord(Node{Index: 5, Size: 300, Hash: [32]byte{7}}))
+	f.Add(byte(2), encodeLeafRecord(Node{Index: 8, Size: 30, Hash: [32]byte{7}}, 12345))
 	f.Add(byte(3), encodeMultisig([]multisigInput{{signer: 0, patch: 1}}))
 	f.Fuzz(func(t *testing.T, kind byte, b []byte) {
 		switch kind % 4 {
@@ -198,6 +199,12 @@ func FuzzStoredRecords(f *testing.F) {
 				n2, err := decodeNodeRecord(9, encodeNodeRecord(n))
 				if err != nil || n != n2 {
 					t.Fatal("node round trip")
+				}
+			}
+			if n, off, has, err := decodeNodeRecordOffset(8, b); err == nil && has {
+				n2, off2, has2, err := decodeNodeRecordOffset(8, encodeLeafRecord(n, off))
+				if err != nil || n != n2 || off != off2 || !has2 {
+					t.Fatal("leaf record round trip")
 				}
 			}
 		case 3:
