@@ -10,6 +10,11 @@
 // Proofs (Core.Proof, Core.Apply) and their wire codecs (DataCodec,
 // RequestCodec) are byte-compatible with hypercore 11, and so are keys,
 // discovery keys, manifests, signatures and block encryption.
+//
+// Core.Replicate runs the hypercore replication protocol over a protomux
+// mux (the hypercore/alpha channel), with JS peers as with Go ones: the
+// reader side downloads every block the remote has, follows appends and
+// truncations, and drops a peer whose data does not verify.
 package hypercore
 
 import (

@@ -417,7 +417,13 @@ func (p *Peer) onRange(m Range) {
 	p.addRange(m)
 }
 
+// maxBitfieldWords bounds how much of a bitfield message is looked at.
+const maxBitfieldWords = 1 << 16
+
 func (p *Peer) onBitfield(m Bitfield) {
+	if len(m.Bitfield) > maxBitfieldWords {
+		m.Bitfield = m.Bitfield[:maxBitfieldWords]
+	}
 	// Runs of set bits become ranges; a clear bit inside the contiguous
 	// part shortens it.
 	var run uint64
