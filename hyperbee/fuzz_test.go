@@ -201,10 +201,24 @@ func TestHostileEmptyLeaf(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("range in a loop: %v", err)
 	}
-	// Pointers forward in the log are refused when the block is read.
+	// A pointer past the end of the log is a block that is not there.
 	log.Append(ctx, EncodeNode(&Node{Key: []byte("a"), Index: EncodeIndex(&Index{Levels: []Level{{Keys: []uint64{9}}}})}))
-	if _, err := b.Get(ctx, []byte("a")); !errors.Is(err, ErrCorrupt) {
+	if _, err := b.Get(ctx, []byte("b")); !errors.Is(err, ErrNotAvailable) {
 		t.Fatalf("forward pointer: %v", err)
+	}
+	// A pointer to a later block that points back makes a loop over two
+	// blocks: stopped by the depth bound.
+	log.Append(ctx, EncodeNode(&Node{Key: []byte("x"), Value: []byte{}, Index: EncodeIndex(&Index{Levels: []Level{
+		{Keys: []uint64{4}, Children: []uint64{5, 0, 5, 0}},
+	}})}))
+	log.Append(ctx, EncodeNode(&Node{Key: []byte("y"), Value: []byte{}, Index: EncodeIndex(&Index{Levels: []Level{
+		{Keys: []uint64{5}, Children: []uint64{4, 0, 4, 0}},
+	}})}))
+	if _, err := b.Get(ctx, []byte("a")); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("two-block loop: %v", err)
+	}
+	if err := b.Put(ctx, []byte("a"), nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("put in a two-block loop: %v", err)
 	}
 }
 

@@ -40,7 +40,10 @@ type blockEntry struct {
 
 func (e *blockEntry) pending() bool { return e.pend != nil }
 
-// inflate decodes the index and checks the shape of its nodes.
+// inflate decodes the index. Its nodes are checked one at a time, when
+// used (see checkLevel): hyperbee's batches leave nodes nothing points at
+// in their blocks, some with pointers to later blocks, and those must not
+// make the block unreadable.
 func (e *blockEntry) inflate() ([]Level, error) {
 	e.once.Do(func() {
 		ix, err := DecodeIndex(e.rawIndex)
@@ -48,27 +51,26 @@ func (e *blockEntry) inflate() ([]Level, error) {
 			e.err = fmt.Errorf("block %d: %w", e.seq, err)
 			return
 		}
-		for i, l := range ix.Levels {
-			if len(l.Children) > 0 && len(l.Children) != 2*(len(l.Keys)+1) {
-				e.err = fmt.Errorf("%w: block %d level %d has %d keys and %d child pointers", ErrCorrupt, e.seq, i, len(l.Keys), len(l.Children)/2)
-				return
-			}
-			for _, k := range l.Keys {
-				if k == 0 || k > e.seq {
-					e.err = fmt.Errorf("%w: block %d points at key %d", ErrCorrupt, e.seq, k)
-					return
-				}
-			}
-			for j := 0; j < len(l.Children); j += 2 {
-				if s := l.Children[j]; s == 0 || s > e.seq {
-					e.err = fmt.Errorf("%w: block %d points at child %d", ErrCorrupt, e.seq, s)
-					return
-				}
-			}
-		}
 		e.levels = ix.Levels
 	})
 	return e.levels, e.err
+}
+
+// level returns node offset of the block after checking its shape: a leaf,
+// or one child more than keys.
+func (e *blockEntry) level(offset uint64) (*Level, error) {
+	levels, err := e.inflate()
+	if err != nil {
+		return nil, err
+	}
+	if offset >= uint64(len(levels)) {
+		return nil, fmt.Errorf("%w: block %d has no level %d", ErrCorrupt, e.seq, offset)
+	}
+	l := &levels[offset]
+	if len(l.Children) > 0 && len(l.Children) != 2*(len(l.Keys)+1) {
+		return nil, fmt.Errorf("%w: block %d level %d has %d keys and %d child pointers", ErrCorrupt, e.seq, offset, len(l.Keys), len(l.Children)/2)
+	}
+	return l, nil
 }
 
 // deletion reports whether the block deletes its key: no value, and its
@@ -100,14 +102,10 @@ func (e *blockEntry) treeNode(offset uint64) (*treeNode, error) {
 		}
 		return e.pend[offset].node, nil
 	}
-	levels, err := e.inflate()
+	l, err := e.level(offset)
 	if err != nil {
 		return nil, err
 	}
-	if offset >= uint64(len(levels)) {
-		return nil, fmt.Errorf("%w: block %d has no level %d", ErrCorrupt, e.seq, offset)
-	}
-	l := &levels[offset]
 	n := &treeNode{block: e, keys: make([]*key, len(l.Keys))}
 	ks := make([]key, len(l.Keys))
 	for i, s := range l.Keys {
@@ -408,14 +406,10 @@ func (t *txn) getStored(ctx context.Context, k []byte) (*blockEntry, error) {
 			}
 			return blk, nil
 		}
-		levels, err := blk.inflate()
+		l, err := blk.level(offset)
 		if err != nil {
 			return nil, err
 		}
-		if offset >= uint64(len(levels)) {
-			return nil, fmt.Errorf("%w: block %d has no level %d", ErrCorrupt, blk.seq, offset)
-		}
-		l := &levels[offset]
 		s, e, c := 0, len(l.Keys), 0
 		for s < e {
 			mid := (s + e) >> 1
