@@ -621,3 +621,103 @@ func TestInteropHyperbeeSkipSameValue(t *testing.T) {
 	t.Logf("%d puts, %d blocks", writes, len(goBlocks)-1)
 	compareAnswers(t, "Go", qs, answerBeeQueries(t, bee, qs), js.Answers)
 }
+
+// opsFromBytes turns bytes into operations as hyperbee's FuzzOps does: the
+// top two bits pick put, delete or the start/end of a batch, the low six
+// the key.
+func opsFromBytes(b []byte) []beeOp {
+	var ops, batch []beeOp
+	in := false
+	add := func(o beeOp) {
+		if in {
+			batch = append(batch, o)
+		} else {
+			ops = append(ops, o)
+		}
+	}
+	for i, op := range b {
+		k := hx([]byte{'k', op & 0x3f})
+		switch {
+		case op>>6 == 3 && !in:
+			in, batch = true, []beeOp{}
+		case op>>6 == 3:
+			ops = append(ops, beeOp{Batch: batch})
+			in = false
+		case op>>6 == 2:
+			add(beeOp{Del: &k})
+		default:
+			add(beeOp{Put: []string{k, hx([]byte{byte(i)})}})
+		}
+	}
+	if in {
+		ops = append(ops, beeOp{Batch: batch})
+	}
+	return ops
+}
+
+// TestInteropHyperbeeDenseBatches: many batches over a small key space.
+// Hyperbee's batches can leave nodes nothing points at in their blocks,
+// some pointing at later blocks (the second scenario, found by FuzzOps,
+// has one); Go writes the same blocks and reads every version as JS does.
+func TestInteropHyperbeeDenseBatches(t *testing.T) {
+	env := Require(t)
+	rng := rand.New(rand.NewPCG(64, 2026))
+	var dense []beeOp
+	for range 60 {
+		var batch []beeOp
+		for range 1 + rng.IntN(40) {
+			k := hx([]byte{'k', byte(rng.IntN(64))})
+			if rng.IntN(3) == 0 {
+				batch = append(batch, beeOp{Del: &k})
+			} else {
+				batch = append(batch, beeOp{Put: []string{k, hx([]byte{byte(rng.IntN(256))})}})
+			}
+		}
+		if rng.IntN(4) == 0 {
+			dense = append(dense, batch...)
+		} else {
+			dense = append(dense, beeOp{Batch: batch})
+		}
+	}
+	fuzzed := opsFromBytes([]byte("A,C\xdf*\x063\xd2b0.\xdaX\x1d<0\xcba$1%0c \xc0H8\xf7}&0Z\xf7'(00\xf0+\x117M[\xeb90\xdd\x7f\xd30\t0\xc80{0>o\xb8Bz@\xfb\x13PYD\xd5TW8\xe92\xc66u\xd9\n\xbd"))
+	for n, ops := range [][]beeOp{dense, fuzzed} {
+		log := &hyperbee.MemLog{}
+		versions := applyBeeOps(t, hyperbee.New(log, hyperbee.Options{}), ops)
+		var qs []beeQuery
+		for _, v := range versions {
+			qs = append(qs, beeQuery{Range: &beeRange{}, Version: v})
+		}
+		for i := 0; i+1 < len(versions); i += 5 {
+			qs = append(qs, beeQuery{Diff: &beeDiff{From: versions[i], To: versions[i+1]}})
+		}
+		js := runBeeScript(t, env, beeScenario{Seed: hx(bytes.Repeat([]byte{6}, 32)), Ops: ops, Queries: qs})
+		goBlocks := logBlocks(t, log)
+		if !reflect.DeepEqual(goBlocks, js.Blocks) {
+			t.Fatalf("scenario %d: Go wrote %d blocks, JS %d, not the same", n, len(goBlocks), len(js.Blocks))
+		}
+		forward := 0
+		for i, b := range goBlocks[1:] {
+			raw, _ := hex.DecodeString(b)
+			nd, err := hyperbee.DecodeNode(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ix, err := hyperbee.DecodeIndex(nd.Index)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range ix.Levels {
+				for j := 0; j < len(l.Children); j += 2 {
+					if l.Children[j] > uint64(i+1) {
+						forward++
+					}
+				}
+			}
+		}
+		t.Logf("scenario %d: %d blocks, %d child pointers to later blocks", n, len(goBlocks), forward)
+		if n == 1 && forward == 0 {
+			t.Fatal("the fuzzed scenario no longer has a pointer to a later block")
+		}
+		compareAnswers(t, "Go on JS blocks", qs, answerBeeQueries(t, hyperbee.New(memLogOf(t, js.Blocks), hyperbee.Options{}), qs), js.Answers)
+	}
+}
