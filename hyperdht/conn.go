@@ -1,0 +1,129 @@
+package hyperdht
+
+import (
+	"crypto/ed25519"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/warrenp2p/warren/noise"
+	"github.com/warrenp2p/warren/secretstream"
+	"github.com/warrenp2p/warren/udx"
+)
+
+// rawStream is the UDX stream of a connection being set up: it connects to
+// the first address that sends to it (once the remote stream id is known)
+// or to the address chosen by the connect logic, whichever comes first.
+type rawStream struct {
+	stream *udx.Stream
+
+	mu        sync.Mutex
+	remoteID  uint32
+	known     bool
+	early     *udx.Socket
+	earlyAddr netip.AddrPort
+	done      bool
+	connected chan struct{}
+}
+
+func (d *DHT) newRawStream() (*rawStream, error) {
+	rs := &rawStream{connected: make(chan struct{})}
+	s, err := d.newStream(&udx.StreamConfig{Firewall: rs.firewall})
+	if err != nil {
+		return nil, err
+	}
+	rs.stream = s
+	return rs, nil
+}
+
+func (rs *rawStream) firewall(_ *udx.Stream, sock *udx.Socket, from netip.AddrPort) bool {
+	rs.mu.Lock()
+	if !rs.known {
+		if rs.early == nil {
+			rs.early, rs.earlyAddr = sock, from
+		}
+		rs.mu.Unlock()
+		return false
+	}
+	rs.mu.Unlock()
+	return rs.connect(sock, from)
+}
+
+// setRemote records the remote stream id; it returns the socket and address
+// of a packet that came before, if any.
+func (rs *rawStream) setRemote(id uint32) (*udx.Socket, netip.AddrPort) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.remoteID, rs.known = id, true
+	return rs.early, rs.earlyAddr
+}
+
+// connect connects the stream once; later calls report whether this one won.
+func (rs *rawStream) connect(sock *udx.Socket, addr netip.AddrPort) bool {
+	rs.mu.Lock()
+	if rs.done || !rs.known {
+		rs.mu.Unlock()
+		return false
+	}
+	rs.done = true
+	id := rs.remoteID
+	rs.mu.Unlock()
+	if err := rs.stream.Connect(sock, id, addr); err != nil {
+		rs.stream.Destroy()
+		return false
+	}
+	close(rs.connected)
+	return true
+}
+
+func (rs *rawStream) destroy() {
+	rs.mu.Lock()
+	rs.done = true
+	rs.mu.Unlock()
+	rs.stream.Destroy()
+}
+
+// secure starts the secretstream over the connected stream with the keys of
+// the IK handshake.
+func secure(s *udx.Stream, initiator bool, res noise.Result, local ed25519.PublicKey) (net.Conn, error) {
+	return secretstream.FromHandshake(s, secretstream.Handshake{
+		Initiator:       initiator,
+		Tx:              res.Tx,
+		Rx:              res.Rx,
+		Hash:            res.Hash,
+		PublicKey:       local,
+		RemotePublicKey: res.RemoteStatic,
+	}, nil)
+}
+
+// localAddresses lists the addresses of this host the server socket is
+// reachable at, as hyperdht's holepuncher does.
+func (d *DHT) localAddresses() []netip.AddrPort {
+	la := d.node.LocalAddr()
+	if la.Addr().IsLoopback() || (la.Addr().IsValid() && !la.Addr().IsUnspecified()) {
+		return []netip.AddrPort{la}
+	}
+	var out []netip.AddrPort
+	ifs, _ := net.InterfaceAddrs()
+	for _, a := range ifs {
+		pfx, err := netip.ParsePrefix(a.String())
+		if err != nil {
+			continue
+		}
+		ip := pfx.Addr().Unmap()
+		if !ip.Is4() || ip.IsLoopback() {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(ip, la.Port()))
+	}
+	if len(out) == 0 {
+		out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), la.Port()))
+	}
+	return out
+}
+
+// isBogon reports addresses that are not publicly routable.
+func isBogon(a netip.Addr) bool {
+	return !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() || a.IsLinkLocalUnicast() ||
+		a.IsMulticast() || (a.Is4() && (a.As4()[0] == 100 && a.As4()[1]&0xc0 == 64 || a.As4()[0] == 0 || a.As4()[0] >= 240))
+}

@@ -1,0 +1,237 @@
+package hyperdht
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/udx"
+)
+
+// Errors of the DHT and its connections.
+var (
+	ErrClosed           = errors.New("hyperdht: closed")
+	ErrPeerNotFound     = errors.New("hyperdht: peer not found")
+	ErrConnectFailed    = errors.New("hyperdht: could not connect to peer")
+	ErrServerError      = errors.New("hyperdht: server answered with an error")
+	ErrIncompatible     = errors.New("hyperdht: server speaks another version")
+	ErrCannotHolepunch  = errors.New("hyperdht: peer needs hole punching, which is not implemented")
+	ErrAlreadyListening = errors.New("hyperdht: key pair already listening")
+	ErrNoUDX            = errors.New("hyperdht: node is not on UDX sockets")
+)
+
+// Config configures a DHT. The zero value is a firewalled, adaptive node on a
+// random port with no bootstrap nodes (hyperdht's public bootstrap nodes are
+// not the default here: pass them in DHT.Bootstrap).
+type Config struct {
+	// DHT configures the underlying dht-rpc node.
+	DHT dht.Config
+	// MaxSize bounds each record store (announces, routes, mutables,
+	// immutables); 0 means 65536 as in hyperdht.
+	MaxSize int
+	// MaxAge is how long announce records and routes live; 0 means 20 min.
+	MaxAge time.Duration
+	// KeyPair is the key pair Connect identifies with; nil means a fresh
+	// random one.
+	KeyPair *crypto.KeyPair
+	// Logger receives debug logs; nil is silent.
+	Logger *slog.Logger
+}
+
+// DHT is a HyperDHT node: a dht.Node that stores records, relays
+// handshakes, and runs servers and clients.
+type DHT struct {
+	node *dht.Node
+	udx  *udx.UDX
+	kp   crypto.KeyPair
+	log  *slog.Logger
+
+	routes     *cache[[32]byte, *route]
+	records    *records
+	mutables   *cache[[32]byte, []byte]
+	immutables *cache[[32]byte, []byte]
+	refreshes  *cache[[32]byte, refreshEntry]
+
+	mu      sync.Mutex
+	servers map[[32]byte]*Server
+	closed  bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// route is what a node knows about a server announced to it (or running on
+// it): where to relay handshakes and the record to answer FIND_PEER with.
+type route struct {
+	relay  netip.AddrPort
+	record []byte
+	server *Server
+}
+
+type refreshEntry struct {
+	topic    [32]byte
+	record   []byte
+	announce bool // announceSelf
+}
+
+// New starts a HyperDHT node.
+func New(cfg *Config) (*DHT, error) { return newDHT(cfg, dht.New) }
+
+// NewBootstrapper starts a HyperDHT node others bootstrap from (see
+// dht.NewBootstrapper): persistent from the start at host:port.
+func NewBootstrapper(host string, port uint16, cfg *Config) (*DHT, error) {
+	return newDHT(cfg, func(c *dht.Config) (*dht.Node, error) { return dht.NewBootstrapper(host, port, c) })
+}
+
+func newDHT(cfg *Config, mk func(*dht.Config) (*dht.Node, error)) (*DHT, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	maxSize := cfg.MaxSize
+	if maxSize <= 0 {
+		maxSize = 65536
+	}
+	maxAge := cfg.MaxAge
+	if maxAge <= 0 {
+		maxAge = 20 * time.Minute
+	}
+	dcfg := cfg.DHT
+	u := dcfg.UDX
+	if u == nil && dcfg.Listen == nil {
+		u = udx.New(nil)
+		dcfg.UDX = u
+	}
+	var kp crypto.KeyPair
+	if cfg.KeyPair != nil {
+		kp = *cfg.KeyPair
+	} else {
+		var err error
+		if kp, err = crypto.NewKeyPair(); err != nil {
+			return nil, err
+		}
+	}
+	n, err := mk(&dcfg)
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &DHT{
+		node:       n,
+		udx:        u,
+		kp:         kp,
+		log:        log,
+		routes:     newCache[[32]byte, *route](maxSize, maxAge),
+		records:    newRecords(maxSize, maxAge),
+		mutables:   newCache[[32]byte, []byte](maxSize/2, 48*time.Hour),
+		immutables: newCache[[32]byte, []byte](maxSize/2, 48*time.Hour),
+		refreshes:  newCache[[32]byte, refreshEntry](maxSize, maxAge),
+		servers:    map[[32]byte]*Server{},
+		ctx:        ctx,
+		cancel:     cancel,
+	}
+	n.Handle(CmdPeerHandshake, d.onPeerHandshake)
+	n.Handle(CmdPeerHolepunch, d.onPeerHolepunch)
+	n.Handle(CmdFindPeer, d.persistent(d.onFindPeer))
+	n.Handle(CmdLookup, d.persistent(d.onLookup))
+	n.Handle(CmdAnnounce, d.persistent(d.onAnnounce))
+	n.Handle(CmdUnannounce, d.persistent(d.onUnannounce))
+	n.Handle(CmdMutablePut, d.persistent(d.onMutablePut))
+	n.Handle(CmdMutableGet, d.persistent(d.onMutableGet))
+	n.Handle(CmdImmutablePut, d.persistent(d.onImmutablePut))
+	n.Handle(CmdImmutableGet, d.persistent(d.onImmutableGet))
+	return d, nil
+}
+
+// KeyPair is the key pair Connect identifies with.
+func (d *DHT) KeyPair() crypto.KeyPair { return d.kp }
+
+// Node is the underlying dht-rpc node.
+func (d *DHT) Node() *dht.Node { return d.node }
+
+// Bootstrapped waits until the node joined the network.
+func (d *DHT) Bootstrapped(ctx context.Context) error { return d.node.Bootstrapped(ctx) }
+
+// Close closes the servers, ends every goroutine and closes the node.
+func (d *DHT) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	servers := make([]*Server, 0, len(d.servers))
+	for _, s := range d.servers {
+		servers = append(servers, s)
+	}
+	d.mu.Unlock()
+	for _, s := range servers {
+		s.Close()
+	}
+	d.cancel()
+	err := d.node.Close()
+	d.wg.Wait()
+	return err
+}
+
+// goFunc runs f on a goroutine the DHT waits for on Close.
+func (d *DHT) goFunc(f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// socket is the UDX socket requests leave from (dht-rpc's dht.socket).
+func (d *DHT) socket() (*udx.Socket, error) { return udxSocket(d.node.Socket()) }
+
+func udxSocket(c dht.PacketConn) (*udx.Socket, error) {
+	switch s := c.(type) {
+	case dht.UDXConn:
+		return s.Socket, nil
+	case *dht.UDXConn:
+		return s.Socket, nil
+	}
+	return nil, ErrNoUDX
+}
+
+// newStream makes a UDX stream with a fresh random id.
+func (d *DHT) newStream(cfg *udx.StreamConfig) (*udx.Stream, error) {
+	if d.udx == nil {
+		return nil, ErrNoUDX
+	}
+	var b [4]byte
+	var err error
+	for range 16 {
+		rand.Read(b[:])
+		id := binary.LittleEndian.Uint32(b[:])
+		if id == 0 {
+			continue
+		}
+		var s *udx.Stream
+		if s, err = d.udx.NewStream(id, cfg); err == nil {
+			return s, nil
+		}
+	}
+	return nil, err
+}
+
+// Hash is BLAKE2b-256, the hash hyperdht derives targets with.
+func Hash(b []byte) [32]byte { return crypto.Hash(b) }

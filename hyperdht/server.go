@@ -1,0 +1,419 @@
+package hyperdht
+
+import (
+	"context"
+	"crypto/ed25519"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/noise"
+	"github.com/warrenp2p/warren/udx"
+)
+
+const (
+	handshakeTimeout   = 10 * time.Second // a handshake's stream must connect by then
+	handshakeClearWait = 10 * time.Second // repeated handshakes get the same reply
+	announceInterval   = 5 * time.Minute
+	announceRetry      = 10 * time.Second
+)
+
+// Firewall decides about an incoming connection: a non-nil error rejects
+// it. It sees the client's public key and its handshake payload.
+type Firewall func(remotePublicKey ed25519.PublicKey, payload *NoisePayload) error
+
+// Server accepts connections to a key pair. Its Accept returns them as
+// net.Conn (secretstream connections over UDX streams).
+type Server struct {
+	d        *DHT
+	kp       crypto.KeyPair
+	target   [32]byte
+	firewall Firewall
+	conns    chan net.Conn
+
+	mu             sync.Mutex
+	closed         bool
+	connects       map[string]*pendingHandshake
+	relays         []RelayInfo
+	relayAddresses []netip.AddrPort
+	announced      []netip.AddrPort
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type pendingHandshake struct {
+	done  chan struct{}
+	reply []byte
+	sock  dht.PacketConn
+}
+
+// Listen starts a server for kp: it announces kp's public key to the nodes
+// closest to its hash (refreshed every few minutes) and answers handshakes.
+// firewall may be nil to accept everyone.
+func (d *DHT) Listen(ctx context.Context, kp crypto.KeyPair, firewall Firewall) (*Server, error) {
+	target := crypto.Hash(kp.PublicKey)
+	sctx, cancel := context.WithCancel(d.ctx)
+	s := &Server{
+		d: d, kp: kp, target: target, firewall: firewall,
+		conns:    make(chan net.Conn, 64),
+		connects: map[string]*pendingHandshake{},
+		ctx:      sctx, cancel: cancel,
+	}
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		cancel()
+		return nil, ErrClosed
+	}
+	if _, ok := d.servers[target]; ok {
+		d.mu.Unlock()
+		cancel()
+		return nil, ErrAlreadyListening
+	}
+	d.servers[target] = s
+	d.mu.Unlock()
+	d.routes.set(target, &route{record: s.record(), server: s})
+
+	if err := s.announce(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.wg.Add(1)
+	go s.refreshLoop()
+	return s, nil
+}
+
+func (s *Server) record() []byte {
+	p := &Peer{}
+	copy(p.PublicKey[:], s.kp.PublicKey)
+	return p.Encode()
+}
+
+// PublicKey is the key clients connect to.
+func (s *Server) PublicKey() ed25519.PublicKey { return s.kp.PublicKey }
+
+// RelayAddresses are the nodes the server is announced to.
+func (s *Server) RelayAddresses() []netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]netip.AddrPort(nil), s.relayAddresses...)
+}
+
+// Accept waits for the next connection.
+func (s *Server) Accept(ctx context.Context) (net.Conn, error) {
+	select {
+	case c := <-s.conns:
+		return c, nil
+	case <-s.ctx.Done():
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Close stops announcing (unannouncing from the relays), stops accepting and
+// closes connections not accepted yet.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	announced := s.announced
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, to := range announced {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.unannounce(ctx, to)
+		}()
+	}
+	wg.Wait()
+
+	d := s.d
+	d.mu.Lock()
+	if d.servers[s.target] == s {
+		delete(d.servers, s.target)
+	}
+	d.mu.Unlock()
+	if r, ok := d.routes.get(s.target); ok && r.server == s {
+		d.routes.delete(s.target)
+	}
+	for {
+		select {
+		case c := <-s.conns:
+			c.Close()
+		default:
+			return nil
+		}
+	}
+}
+
+func (s *Server) refreshLoop() {
+	defer s.wg.Done()
+	for {
+		wait := announceInterval
+		s.mu.Lock()
+		if len(s.relays) == 0 {
+			wait = announceRetry
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		_ = s.announce(ctx)
+		cancel()
+	}
+}
+
+// announce finds the nodes closest to the target and announces to the best
+// three, as hyperdht's announcer does.
+func (s *Server) announce(ctx context.Context) error {
+	n := s.d.node
+	q := n.Query(ctx, s.target, CmdFindPeer, nil, nil)
+	if err := q.Wait(ctx); err != nil && ctx.Err() != nil {
+		return err
+	}
+	closest := q.Closest()
+	if len(closest) > 3 {
+		closest = closest[:3]
+	}
+	var relayAddrs []netip.AddrPort
+	if !n.Firewalled() {
+		if a := n.RemoteAddr(); a.IsValid() {
+			relayAddrs = append(relayAddrs, a)
+		}
+	}
+	var mu sync.Mutex
+	var relays []RelayInfo
+	var announced []netip.AddrPort
+	var wg sync.WaitGroup
+	for _, r := range closest {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.d.requestAnnounce(ctx, CmdAnnounce, s.target, s.kp, r, nil); err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			relays = append(relays, RelayInfo{RelayAddress: r.From, PeerAddress: r.To})
+			announced = append(announced, r.From)
+		}()
+	}
+	wg.Wait()
+	for _, a := range announced {
+		if len(relayAddrs) < 3 {
+			relayAddrs = append(relayAddrs, a)
+		}
+	}
+	s.mu.Lock()
+	old := s.announced
+	s.relays, s.relayAddresses, s.announced = relays, relayAddrs, announced
+	s.mu.Unlock()
+	for _, o := range old {
+		found := false
+		for _, a := range announced {
+			found = found || a == o
+		}
+		if !found {
+			s.unannounce(ctx, o)
+		}
+	}
+	return nil
+}
+
+func (s *Server) unannounce(ctx context.Context, to netip.AddrPort) {
+	res, err := s.d.node.Request(ctx, to, CmdFindPeer, nil, &dht.RequestOptions{Target: &s.target})
+	if err != nil || res.Token == nil || res.FromID == nil {
+		return
+	}
+	_ = s.d.requestAnnounce(ctx, CmdUnannounce, s.target, s.kp, res, nil)
+}
+
+// onHandshake answers a PEER_HANDSHAKE for this server (on its own
+// goroutine), deduplicating retransmissions of the same noise message.
+func (s *Server) onHandshake(req *dht.Request, hs *Handshake) {
+	key := string(hs.Noise)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	p, ok := s.connects[key]
+	if !ok {
+		p = &pendingHandshake{done: make(chan struct{})}
+		s.connects[key] = p
+	}
+	s.mu.Unlock()
+	if !ok {
+		p.reply, p.sock = s.handshake(req, hs)
+		close(p.done)
+		time.AfterFunc(handshakeClearWait, func() {
+			s.mu.Lock()
+			if s.connects[key] == p {
+				delete(s.connects, key)
+			}
+			s.mu.Unlock()
+		})
+	} else {
+		select {
+		case <-p.done:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+	if p.reply == nil {
+		return
+	}
+	opts := &dht.ReplyOptions{NoToken: true, NoCloserNodes: true, Conn: p.sock}
+	switch hs.Mode {
+	case ModeFromClient:
+		req.Reply((&Handshake{Mode: ModeReply, Noise: p.reply}).Encode(), opts)
+	case ModeFromRelay:
+		req.Relay((&Handshake{Mode: ModeFromServer, Noise: p.reply, PeerAddress: hs.PeerAddress}).Encode(), req.From, opts)
+	case ModeFromSecondRelay:
+		if hs.RelayAddress == nil {
+			return
+		}
+		req.Relay((&Handshake{Mode: ModeFromServer, Noise: p.reply, PeerAddress: hs.PeerAddress}).Encode(), *hs.RelayAddress, opts)
+	}
+}
+
+// handshake runs the responder side of the IK handshake and sets up the
+// stream; it returns the noise reply, or nil to stay silent.
+func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketConn) {
+	d := s.d
+	direct := hs.PeerAddress == nil
+	clientAddr := req.From
+	if !direct {
+		clientAddr = *hs.PeerAddress
+	}
+	serverAddr := req.To
+
+	nh, err := noise.New(noise.Config{Pattern: noise.IK, StaticKey: s.kp.SecretKey, Prologue: NSPeerHandshake[:]})
+	if err != nil {
+		return nil, nil
+	}
+	pl, err := nh.ReadMessage(hs.Noise)
+	if err != nil {
+		return nil, nil
+	}
+	remote, err := DecodeNoisePayload(pl)
+	if err != nil {
+		return nil, nil
+	}
+	if s.firewall != nil && s.firewall(nh.RemoteStatic(), remote) != nil {
+		return nil, nil
+	}
+	code := uint64(ErrCodeNone)
+	switch {
+	case remote.Version != 1:
+		code = ErrCodeVersionMismatch
+	case remote.UDX == nil:
+		code = ErrCodeAborted
+	}
+	ourRemote := d.node.RemoteAddr()
+	var addrs []netip.AddrPort
+	if ourRemote.IsValid() {
+		addrs = append(addrs, ourRemote)
+	}
+	addrs = append(addrs, d.localAddresses()...)
+
+	var rs *rawStream
+	if code == ErrCodeNone {
+		if rs, err = d.newRawStream(); err != nil {
+			return nil, nil
+		}
+		rs.setRemote(uint32(remote.UDX.ID))
+	}
+	fw := uint64(FirewallUnknown)
+	if ourRemote.IsValid() {
+		fw = FirewallOpen
+	}
+	reply := &NoisePayload{Version: 1, Error: code, Firewall: fw, Addresses4: addrs, SecretStream: true}
+	reply.UDX = &UDXInfo{Version: 1}
+	if rs != nil {
+		reply.UDX.ID = uint64(rs.stream.ID())
+	}
+	s.mu.Lock()
+	if len(s.relayAddresses) > 0 {
+		reply.RelayAddresses = append([]netip.AddrPort(nil), s.relayAddresses...)
+	}
+	s.mu.Unlock()
+	msg, err := nh.WriteMessage(reply.Encode())
+	if err != nil {
+		if rs != nil {
+			rs.destroy()
+		}
+		return nil, nil
+	}
+	res, err := nh.Result()
+	if err != nil || rs == nil {
+		if rs != nil {
+			rs.destroy()
+		}
+		return msg, nil
+	}
+
+	// Hand the connection over once the stream connects, or give up.
+	d.goFunc(func() { s.await(rs, res) })
+
+	reqSock, _ := udxSocket(req.Conn())
+	switch {
+	case remote.Firewall == FirewallOpen || direct:
+		sock := reqSock
+		if !direct {
+			sock, _ = d.socket()
+		}
+		if sock != nil {
+			rs.connect(sock, clientAddr)
+		}
+	case clientAddr.Addr() == serverAddr.Addr() && reqSock != nil:
+		// Same host (or same NAT): no punching is needed to reach the
+		// address the relay saw, so open the stream from our side too.
+		rs.connect(reqSock, clientAddr)
+	}
+	return msg, nil
+}
+
+func (s *Server) await(rs *rawStream, res noise.Result) {
+	t := time.NewTimer(handshakeTimeout)
+	defer t.Stop()
+	select {
+	case <-rs.connected:
+	case <-t.C:
+		rs.destroy()
+		return
+	case <-s.ctx.Done():
+		rs.destroy()
+		return
+	}
+	c, err := secure(rs.stream, false, res, s.kp.PublicKey)
+	if err != nil {
+		rs.destroy()
+		return
+	}
+	select {
+	case s.conns <- c:
+	case <-s.ctx.Done():
+		c.Close()
+	}
+}
+
+var _ = udx.HeaderSize
