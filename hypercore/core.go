@@ -68,6 +68,9 @@ type Options struct {
 	// NoCreate makes Open fail with ErrNotFound when the directory holds
 	// no core.
 	NoCreate bool
+	// Sparse makes replication download only the blocks asked for (Get
+	// with Wait, Download) instead of every block peers have.
+	Sparse bool
 }
 
 // Core is an open hypercore. It is safe for concurrent use.
@@ -91,6 +94,10 @@ type Core struct {
 	refs       int
 	// closedHandle is set once Close was called on the Core itself.
 	closedHandle bool
+	sparse       bool
+	// wants are the block ranges Get and Download wait for; peers fetch
+	// them first (and, for a sparse core, only them).
+	wants map[*wantRange]struct{}
 	// truncations lists the cuts made while open, for snapshots.
 	truncations []truncation
 }
@@ -111,7 +118,7 @@ func Open(dir string, opts Options) (*Core, error) {
 }
 
 func open(st *store, opts Options) (*Core, error) {
-	c := &Core{st: st, pages: map[uint64][]byte{}, changed: make(chan struct{}), refs: 1}
+	c := &Core{st: st, pages: map[uint64][]byte{}, changed: make(chan struct{}), refs: 1, sparse: opts.Sparse, wants: map[*wantRange]struct{}{}}
 	raw, ok, err := st.get([]byte{keyAuth})
 	if err != nil {
 		return nil, err
@@ -496,6 +503,7 @@ type GetOptions struct {
 
 // Get returns block index.
 func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, error) {
+	var w *wantRange
 	for {
 		c.mu.RLock()
 		if c.closed {
@@ -521,12 +529,68 @@ func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, 
 		if !opts.Wait {
 			return nil, ErrNotAvailable
 		}
+		if w == nil {
+			w = c.want(index, index+1)
+			defer c.unwant(w)
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-changed:
 		}
 	}
+}
+
+// wantRange is a range of blocks someone waits for.
+type wantRange struct{ start, end uint64 }
+
+// want registers [start, end) as wanted and wakes the peers.
+func (c *Core) want(start, end uint64) *wantRange {
+	w := &wantRange{start, end}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.wants[w] = struct{}{}
+		c.notifyLocked()
+	}
+	return w
+}
+
+func (c *Core) unwant(w *wantRange) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.wants, w)
+}
+
+// wanted returns a copy of the wanted ranges.
+func (c *Core) wanted() []wantRange {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make([]wantRange, 0, len(c.wants))
+	for w := range c.wants {
+		out = append(out, *w)
+	}
+	return out
+}
+
+// Download waits until blocks [start, end) are stored, asking peers for
+// them (end 0 means the length at the call). It is how a sparse core
+// fetches a range.
+func (c *Core) Download(ctx context.Context, start, end uint64) error {
+	if end == 0 {
+		end = c.Length()
+	}
+	if start >= end {
+		return nil
+	}
+	w := c.want(start, end)
+	defer c.unwant(w)
+	for i := start; i < end; i++ {
+		if _, err := c.Get(ctx, i, GetOptions{Wait: true, Raw: true}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Has reports whether block index is stored locally.

@@ -500,6 +500,22 @@ func (p *Peer) update() {
 	if info.Length == 0 || p.remoteFork != info.Fork {
 		return
 	}
+	// Wanted blocks first; then, unless the core is sparse, everything.
+	for _, w := range p.c.wanted() {
+		for i := w.start; i < min(w.end, info.Length) && len(p.inflight) < maxInflight; i++ {
+			if p.inflightBlock[i] || !p.remoteHasBlock(i) || p.c.Has(i) {
+				continue
+			}
+			rb, err := p.c.BlockRequest(i)
+			if err != nil {
+				return
+			}
+			p.send(&Request{Fork: info.Fork, Block: rb})
+		}
+	}
+	if p.c.sparse {
+		return
+	}
 	if p.cursorFork != info.Fork || p.cursor < info.ContiguousLength {
 		p.cursor, p.cursorFork = info.ContiguousLength, info.Fork
 	}

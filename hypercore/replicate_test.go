@@ -202,3 +202,34 @@ func TestReplicateFollowsTruncation(t *testing.T) {
 	waitBlocks(t, r, 60)
 	verifyAll(t, r)
 }
+
+// TestReplicateSparse: a sparse reader fetches only what it asks for.
+func TestReplicateSparse(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 500)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	pipePeers(t, w, r, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	v, err := r.Get(ctx, 321, GetOptions{Wait: true})
+	if err != nil || !bytes.Equal(v, blockData(321)) {
+		t.Fatalf("sparse get: %q %v", v, err)
+	}
+	if err := r.Download(ctx, 100, 150); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	n := 0
+	for i := range uint64(500) {
+		if r.Has(i) {
+			n++
+		}
+	}
+	if n != 51 || r.Length() != 500 {
+		t.Fatalf("sparse reader holds %d blocks of %d", n, r.Length())
+	}
+	if r.ContiguousLength() != 0 {
+		t.Fatal("contiguous length of a sparse reader")
+	}
+}
