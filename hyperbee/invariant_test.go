@@ -153,3 +153,101 @@ func TestTreeShape(t *testing.T) {
 		t.Fatalf("%d keys", n)
 	}
 }
+
+// FuzzOpsCAS adds refused and accepted compare-and-swaps, same-value puts
+// with SkipSameValue and sub-databases to FuzzOps: two bytes per operation.
+func FuzzOpsCAS(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 2, 6, 1, 1, 1, 2, 2, 7, 3, 3, 2, 4, 1, 5, 1})
+	f.Add(bytes.Repeat([]byte{0, 9, 6, 0, 3, 9, 0, 10, 7, 0, 1, 4}, 30))
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		ctx := context.Background()
+		b := New(&MemLog{}, Options{SkipSameValue: len(ops)%2 == 1})
+		sub := b.Sub([]byte("s"), nil)
+		m := map[string]byte{}
+		var bt, sbt *Batch
+		refuse := func(prev, next *Entry) bool { return false }
+		accept := func(prev, next *Entry) bool { return true }
+		for i := 0; i+1 < len(ops); i += 2 {
+			kind, kb := ops[i]%8, ops[i+1]
+			k := []byte{'k', kb & 0x1f}
+			target, full := b, string(k)
+			if kb&0x20 != 0 {
+				target, full = sub, "s\x00"+string(k)
+			}
+			v := []byte{kb >> 6}
+			var err error
+			put := func(c CAS) {
+				switch {
+				case bt != nil && target == b:
+					_, err = bt.PutCAS(ctx, k, v, c)
+				case sbt != nil && target == sub:
+					_, err = sbt.PutCAS(ctx, k, v, c)
+				case bt == nil && sbt == nil:
+					_, err = target.PutCAS(ctx, k, v, c)
+				default:
+					return
+				}
+				if _, ok := m[full]; !ok || c == nil || c(nil, nil) {
+					m[full] = v[0]
+				}
+			}
+			del := func(c CAS) {
+				switch {
+				case bt != nil && target == b:
+					_, err = bt.DelCAS(ctx, k, c)
+				case sbt != nil && target == sub:
+					_, err = sbt.DelCAS(ctx, k, c)
+				case bt == nil && sbt == nil:
+					_, err = target.DelCAS(ctx, k, c)
+				default:
+					return
+				}
+				if c == nil || c(nil, nil) {
+					delete(m, full)
+				}
+			}
+			switch kind {
+			case 0, 1:
+				put(nil)
+			case 2:
+				del(nil)
+			case 3:
+				put(refuse)
+			case 4:
+				put(accept)
+			case 5:
+				del(refuse)
+			case 6, 7:
+				switch {
+				case bt != nil:
+					err, bt = bt.Flush(ctx), nil
+				case sbt != nil:
+					err, sbt = sbt.Flush(ctx), nil
+				case kind == 6:
+					bt = b.Batch()
+				default:
+					sbt = sub.Batch()
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, x := range []*Batch{bt, sbt} {
+			if x != nil {
+				if err := x.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if n := checkTree(t, b); n != len(m) {
+			t.Fatalf("tree has %d keys, map %d", n, len(m))
+		}
+		for k, v := range m {
+			e, err := b.Get(ctx, []byte(k))
+			if err != nil || e == nil || len(e.Value) != 1 || e.Value[0] != v {
+				t.Fatalf("key %q: %+v %v, want %d", k, e, err, v)
+			}
+		}
+	})
+}
