@@ -1,0 +1,144 @@
+// hyperdht peer for the Go interop tests (TestInteropHyperDHT...).
+//
+//   node hyperdht_peer.js testnet <n>           bootstrapper + n persistent nodes on 127.0.0.1
+//   node hyperdht_peer.js join <host:port> <n>  n persistent nodes joining a network
+//
+// Either way one more ephemeral "user" node is made; commands run on it.
+// Prints "ready <json>" ({bootstrap, ports}), then reads JSON commands on
+// stdin, one per line, and answers each with "result <json>":
+//   {"op":"listen","seed":hex}                 echo server; -> {publicKey}
+//   {"op":"connect","publicKey":hex,"data":s}  connect, write data, read the echo; -> {echo}
+//   {"op":"immutablePut","value":s}            -> {hash}
+//   {"op":"immutableGet","hash":hex}           -> {value}
+//   {"op":"mutablePut","seed":hex,"value":s,"seq":n} -> {publicKey}
+//   {"op":"mutableGet","publicKey":hex,"seq":n} -> {seq, value}
+//   {"op":"announce","topic":hex,"seed":hex}
+//   {"op":"lookup","topic":hex}                -> {peers: [hex publicKey]}
+// Closing stdin destroys the nodes and exits.
+const DHT = require('hyperdht')
+const dgram = require('dgram')
+const readline = require('readline')
+
+function hex (b) { return b ? Buffer.from(b).toString('hex') : null }
+
+function freePort () {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4')
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+async function main () {
+  const [mode, arg1, arg2] = process.argv.slice(2)
+  const nodes = []
+  let bootstrap
+
+  if (mode === 'testnet') {
+    const port = await freePort()
+    const first = new DHT({ ephemeral: false, firewalled: false, bootstrap: [], port, host: '127.0.0.1' })
+    await first.fullyBootstrapped()
+    nodes.push(first)
+    bootstrap = ['127.0.0.1:' + port]
+    for (let i = 0; i < Number(arg1); i++) {
+      const n = new DHT({ ephemeral: false, firewalled: false, bootstrap, port: await freePort(), host: '127.0.0.1' })
+      await n.fullyBootstrapped()
+      nodes.push(n)
+    }
+  } else if (mode === 'join') {
+    bootstrap = [arg1]
+    for (let i = 0; i < Number(arg2); i++) {
+      const n = new DHT({ ephemeral: false, firewalled: false, bootstrap, port: await freePort(), host: '127.0.0.1' })
+      await n.fullyBootstrapped()
+      nodes.push(n)
+    }
+  } else {
+    throw new Error('unknown mode ' + mode)
+  }
+  const user = new DHT({ ephemeral: true, bootstrap, port: await freePort(), host: '127.0.0.1' })
+  await user.fullyBootstrapped()
+  nodes.push(user)
+
+  console.log('ready ' + JSON.stringify({ bootstrap, ports: nodes.map((n) => n.address().port) }))
+
+  const rl = readline.createInterface({ input: process.stdin })
+  for await (const line of rl) {
+    if (!line.trim()) continue
+    const cmd = JSON.parse(line)
+    let out
+    try {
+      out = await run(user, cmd)
+    } catch (err) {
+      out = { error: err.message }
+    }
+    console.log('result ' + JSON.stringify(out))
+  }
+  for (const n of nodes) await n.destroy()
+}
+
+async function run (node, cmd) {
+  switch (cmd.op) {
+    case 'listen': {
+      const keyPair = DHT.keyPair(Buffer.from(cmd.seed, 'hex'))
+      const server = node.createServer((socket) => {
+        socket.on('data', (d) => socket.write(d))
+        socket.on('end', () => socket.end())
+        socket.on('error', () => {})
+      })
+      await server.listen(keyPair)
+      return { publicKey: hex(keyPair.publicKey) }
+    }
+    case 'connect': {
+      const socket = node.connect(Buffer.from(cmd.publicKey, 'hex'))
+      const want = Buffer.from(cmd.data)
+      const echo = await new Promise((resolve, reject) => {
+        let got = Buffer.alloc(0)
+        socket.on('error', reject)
+        socket.on('open', () => socket.write(want))
+        socket.on('data', (d) => {
+          got = Buffer.concat([got, d])
+          if (got.length >= want.length) resolve(got)
+        })
+      })
+      socket.end()
+      return { echo: echo.toString() }
+    }
+    case 'immutablePut': {
+      const { hash } = await node.immutablePut(Buffer.from(cmd.value))
+      return { hash: hex(hash) }
+    }
+    case 'immutableGet': {
+      const r = await node.immutableGet(Buffer.from(cmd.hash, 'hex'))
+      return { value: r ? r.value.toString() : null }
+    }
+    case 'mutablePut': {
+      const keyPair = DHT.keyPair(Buffer.from(cmd.seed, 'hex'))
+      await node.mutablePut(keyPair, Buffer.from(cmd.value), { seq: cmd.seq })
+      return { publicKey: hex(keyPair.publicKey) }
+    }
+    case 'mutableGet': {
+      const r = await node.mutableGet(Buffer.from(cmd.publicKey, 'hex'), { seq: cmd.seq || 0 })
+      return r ? { seq: r.seq, value: r.value.toString() } : { seq: null, value: null }
+    }
+    case 'announce': {
+      const keyPair = DHT.keyPair(Buffer.from(cmd.seed, 'hex'))
+      await node.announce(Buffer.from(cmd.topic, 'hex'), keyPair).finished()
+      return { publicKey: hex(keyPair.publicKey) }
+    }
+    case 'lookup': {
+      const peers = new Set()
+      for await (const r of node.lookup(Buffer.from(cmd.topic, 'hex'))) {
+        for (const p of r.peers) peers.add(hex(p.publicKey))
+      }
+      return { peers: [...peers] }
+    }
+  }
+  throw new Error('unknown op ' + cmd.op)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
