@@ -299,8 +299,13 @@ func (c *Conn) start(ctx context.Context) error {
 		err = cerr
 	}
 	if err != nil {
-		c.hsErr = err
 		c.fail(err)
+		// If the connection was already failed (the idle timeout fired
+		// during the handshake), report that cause, not the closed socket.
+		if f := c.fatalErr(); f != nil {
+			err = f
+		}
+		c.hsErr = err
 		c.log.Debug("secretstream: handshake failed", "err", err)
 		return err
 	}
