@@ -57,7 +57,6 @@ func (j *jsHyperDHT) do(t *testing.T, cmd map[string]any, out any) {
 	}
 }
 
-
 // goHyperDHTNodes starts n persistent Go nodes and one ephemeral user node
 // (returned first) joining bootstrap.
 func goHyperDHTNodes(t *testing.T, ctx context.Context, bootstrap []string, n int) (*hyperdht.DHT, []*hyperdht.DHT) {
