@@ -20,9 +20,10 @@ import (
 
 // jsHyperDHT is a running hyperdht_peer.js; commands run on its user node.
 type jsHyperDHT struct {
-	p         *Proc
-	Bootstrap []string `json:"bootstrap"`
-	Ports     []int    `json:"ports"`
+	p          *Proc
+	Bootstrap  []string `json:"bootstrap"`
+	Ports      []int    `json:"ports"`
+	Firewalled bool     `json:"firewalled"`
 }
 
 func startJSHyperDHT(t *testing.T, args ...string) *jsHyperDHT {
@@ -60,6 +61,12 @@ func (j *jsHyperDHT) do(t *testing.T, cmd map[string]any, out any) {
 // goHyperDHTNodes starts n persistent Go nodes and one ephemeral user node
 // (returned first) joining bootstrap.
 func goHyperDHTNodes(t *testing.T, ctx context.Context, bootstrap []string, n int) (*hyperdht.DHT, []*hyperdht.DHT) {
+	return goHyperDHTNodesFW(t, ctx, bootstrap, n, nil)
+}
+
+// goHyperDHTNodesFW is goHyperDHTNodes with a user node that stays
+// firewalled (true) or is declared reachable (false); nil is dht's default.
+func goHyperDHTNodesFW(t *testing.T, ctx context.Context, bootstrap []string, n int, firewalled *bool) (*hyperdht.DHT, []*hyperdht.DHT) {
 	t.Helper()
 	u := udx.New(&udx.Config{NoBatch: true})
 	var nodes []*hyperdht.DHT
@@ -80,7 +87,12 @@ func goHyperDHTNodes(t *testing.T, ctx context.Context, bootstrap []string, n in
 	for i := 0; i < n; i++ {
 		nodes = append(nodes, mk(dht.Config{Ephemeral: boolPtr(false), Firewalled: boolPtr(false)}))
 	}
-	user := mk(dht.Config{Ephemeral: boolPtr(true)})
+	ucfg := dht.Config{Ephemeral: boolPtr(true)}
+	if firewalled != nil {
+		ucfg.NoQuickFirewall = *firewalled
+		ucfg.Firewalled = firewalled
+	}
+	user := mk(ucfg)
 	return user, nodes
 }
 
@@ -250,4 +262,31 @@ func TestInteropHyperDHTJSJoinsGoNetwork(t *testing.T) {
 	js := startJSHyperDHT(t, "join", bs[0], "3")
 	checkConnectBothWays(t, ctx, js, user)
 	checkRecordsBothWays(t, ctx, js, user)
+}
+
+// Every pairing of firewalled and reachable peers on one host connects, in
+// both directions: a firewalled JS server answers through its hole puncher's
+// socket, a firewalled Go server through the socket the relay knows.
+func TestInteropHyperDHTFirewalled(t *testing.T) {
+	for _, c := range []struct{ goFW, jsFW bool }{{true, true}, {true, false}, {false, true}, {false, false}} {
+		t.Run(fmt.Sprintf("goFirewalled=%v,jsFirewalled=%v", c.goFW, c.jsFW), func(t *testing.T) {
+			args := []string{"testnet", "5"}
+			if c.jsFW {
+				args = append(args, "firewalled")
+			} else {
+				args = append(args, "open")
+			}
+			js := startJSHyperDHT(t, args...)
+			if js.Firewalled != c.jsFW {
+				t.Fatalf("JS user node firewalled=%v", js.Firewalled)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			user, _ := goHyperDHTNodesFW(t, ctx, js.Bootstrap, 3, &c.goFW)
+			if user.Node().Firewalled() != c.goFW {
+				t.Fatalf("Go user node firewalled=%v", user.Node().Firewalled())
+			}
+			checkConnectBothWays(t, ctx, js, user)
+		})
+	}
 }

@@ -4,6 +4,9 @@
 //   node hyperdht_peer.js join <host:port> <n>  n persistent nodes joining a network
 //
 // Either way one more ephemeral "user" node is made; commands run on it.
+// A last argument "firewalled" keeps the user node firewalled (no quick
+// firewall check), so its servers reply through a hole puncher; "open"
+// declares it reachable (firewalled: false).
 // Prints "ready <json>" ({bootstrap, ports}), then reads JSON commands on
 // stdin, one per line, and answers each with "result <json>":
 //   {"op":"listen","seed":hex}                 echo server; -> {publicKey}
@@ -32,7 +35,9 @@ function freePort () {
 }
 
 async function main () {
-  const [mode, arg1, arg2] = process.argv.slice(2)
+  const [mode, arg1, arg2, arg3] = process.argv.slice(2)
+  const firewalled = [arg2, arg3].includes('firewalled')
+  const open = [arg2, arg3].includes('open')
   const nodes = []
   let bootstrap
 
@@ -57,11 +62,13 @@ async function main () {
   } else {
     throw new Error('unknown mode ' + mode)
   }
-  const user = new DHT({ ephemeral: true, bootstrap, port: await freePort(), host: '127.0.0.1' })
+  const userOpts = { ephemeral: true, quickFirewall: !firewalled, bootstrap, port: await freePort(), host: '127.0.0.1' }
+  if (open) userOpts.firewalled = false
+  const user = new DHT(userOpts)
   await user.fullyBootstrapped()
   nodes.push(user)
 
-  console.log('ready ' + JSON.stringify({ bootstrap, ports: nodes.map((n) => n.address().port) }))
+  console.log('ready ' + JSON.stringify({ bootstrap, ports: nodes.map((n) => n.address().port), firewalled: user.firewalled }))
 
   const rl = readline.createInterface({ input: process.stdin })
   for await (const line of rl) {
@@ -80,6 +87,8 @@ async function main () {
 
 async function run (node, cmd) {
   switch (cmd.op) {
+    case 'info':
+      return { firewalled: node.firewalled, stats: node.stats.punches }
     case 'listen': {
       const keyPair = DHT.keyPair(Buffer.from(cmd.seed, 'hex'))
       const server = node.createServer((socket) => {
