@@ -5,10 +5,21 @@ import (
 	"testing"
 )
 
-// BenchmarkAppend appends 1 KiB blocks in batches of 1024, each batch one
-// synced write, the hypercore append figure of DESIGN.md.
+// BenchmarkAppend appends 1 KiB blocks in batches of 1024, the hypercore
+// append figure of DESIGN.md: each batch one synced write, and without
+// fsync (as JS hypercore on RocksDB writes).
 func BenchmarkAppend(b *testing.B) {
-	c, err := Open(b.TempDir(), Options{})
+	for _, noSync := range []bool{false, true} {
+		name := "sync"
+		if noSync {
+			name = "nosync"
+		}
+		b.Run(name, func(b *testing.B) { benchAppend(b, Options{NoSync: noSync}) })
+	}
+}
+
+func benchAppend(b *testing.B, opts Options) {
+	c, err := Open(b.TempDir(), opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"runtime"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -71,6 +72,12 @@ type Options struct {
 	// Sparse makes replication download only the blocks asked for (Get
 	// with Wait, Download) instead of every block peers have.
 	Sparse bool
+	// NoSync skips the fsync of block data (the index records stay synced).
+	// A killed process still loses nothing that was acknowledged (the
+	// kernel holds the written blocks), but after a power loss or kernel
+	// crash acknowledged blocks may read back wrong (Get then fails their
+	// hash check on audit). By default everything is synced.
+	NoSync bool
 }
 
 // Core is an open hypercore. It is safe for concurrent use.
@@ -109,6 +116,7 @@ func Open(dir string, opts Options) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.noSync = opts.NoSync
 	c, err := open(st, opts)
 	if err != nil {
 		st.close()
@@ -150,7 +158,7 @@ func open(st *store, opts Options) (*Core, error) {
 		for k, v := range opts.UserData {
 			b.Set(append([]byte{keyUserData}, k...), v, nil)
 		}
-		if err := b.Commit(pebble.Sync); err != nil {
+		if err := b.Commit(st.wo); err != nil {
 			return nil, err
 		}
 	}
@@ -436,14 +444,22 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 		}
 		size += len(data) + int(c.paddingLocked())
 	}
-	buf := make([]byte, 0, size)
-	for i, data := range blocks {
+	// Encrypt and hash the blocks on every core, then build the tree.
+	stored := make([][]byte, len(blocks))
+	leaves := make([]Node, len(blocks))
+	parallel(len(blocks), func(i int) {
 		index := c.t.length + uint64(i)
+		data := blocks[i]
 		if c.enc != nil {
 			data = c.enc.encrypt(index, c.t.fork, data)
 		}
-		b.append(data)
-		buf = append(buf, data...)
+		stored[i] = data
+		leaves[i] = leafNode(2*index, data)
+	})
+	buf := make([]byte, 0, size)
+	for i, leaf := range leaves {
+		b.appendRoot(leaf, flattree.NewIterator(leaf.Index))
+		buf = append(buf, stored[i]...)
 	}
 	sig, err := c.verifier.sign(b.state(), *c.keyPair)
 	if err != nil {
@@ -465,7 +481,7 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 	dirty := c.setBits(c.t.length, b.length, true)
 	c.writePages(wb, dirty)
 	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: sig}), nil)
-	if err := wb.Commit(pebble.Sync); err != nil {
+	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return 0, err
 	}
@@ -479,11 +495,27 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 	return c.t.length, nil
 }
 
-func putUint64BE(b []byte, v uint64) {
-	for i := 7; i >= 0; i-- {
-		b[i] = byte(v)
-		v >>= 8
+// parallel runs fn(0..n-1) on all CPUs for large n and returns when every
+// call has returned.
+func parallel(n int, fn func(int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if n < 64 || workers < 2 {
+		for i := range n {
+			fn(i)
+		}
+		return
 	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for start := 0; start < n; start += chunk {
+		end := min(start+chunk, n)
+		wg.Go(func() {
+			for i := start; i < end; i++ {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func (c *Core) notifyLocked() {
@@ -617,7 +649,7 @@ func (c *Core) Clear(start, end uint64) error {
 	// The bytes stay in the data file; the bitfield says they are gone.
 	dirty := c.setBits(start, end, false)
 	c.writePages(wb, dirty)
-	if err := wb.Commit(pebble.Sync); err != nil {
+	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return err
 	}
@@ -676,12 +708,12 @@ func (c *Core) truncateLocked(length, fork uint64) error {
 	dirty := c.setBits(length, old, false)
 	c.writePages(wb, dirty)
 	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: fork, length: length, byteLength: nt.byteLength, signature: sig}), nil)
-	if err := wb.Commit(pebble.Sync); err != nil {
+	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return err
 	}
 	c.st.cacheReset()
-	c.st.data.Truncate(int64(nt.byteLength)) // best effort: bytes past the head are unreachable anyway
+	c.st.truncateData(int64(nt.byteLength))
 	c.t = nt
 	c.truncations = append(c.truncations, truncation{fork: fork, length: length})
 	c.contiguous = min(c.contiguous, length)
@@ -698,9 +730,9 @@ func (c *Core) SetUserData(name string, value []byte) error {
 	}
 	k := append([]byte{keyUserData}, name...)
 	if value == nil {
-		return c.st.db.Delete(k, pebble.Sync)
+		return c.st.db.Delete(k, c.st.wo)
 	}
-	return c.st.db.Set(k, value, pebble.Sync)
+	return c.st.db.Set(k, value, c.st.wo)
 }
 
 // UserData returns the value stored under name, or nil.
@@ -826,12 +858,13 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	}
 	// Blocks first (synced), then the records that make them reachable.
 	for _, b := range data {
+		c.st.reserve(int64(b.offset) + int64(len(b.value)))
 		if _, err := c.st.data.WriteAt(b.value, int64(b.offset)); err != nil {
 			return 0, err
 		}
 	}
 	if len(data) > 0 {
-		if err := c.st.data.Sync(); err != nil {
+		if err := c.st.syncData(); err != nil {
 			return 0, err
 		}
 	}
@@ -846,7 +879,7 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	if st.upgraded {
 		wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: st.cur.fork, length: st.cur.length, byteLength: st.cur.byteLength, signature: st.cur.signature}), nil)
 	}
-	if err := wb.Commit(pebble.Sync); err != nil {
+	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return 0, err
 	}
@@ -946,7 +979,7 @@ func (c *Core) reorgLocked(p *Proof) error {
 	dirty := c.setBits(anc, old, false)
 	c.writePages(wb, dirty)
 	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: b.signature}), nil)
-	if err := wb.Commit(pebble.Sync); err != nil {
+	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return err
 	}

@@ -59,6 +59,15 @@ type store struct {
 	data *os.File
 	lock *os.File
 
+	// wo is the pebble write mode: always synced, since pebble's NoSync
+	// can lose a batch still buffered in the process when it is killed.
+	wo *pebble.WriteOptions
+	// noSync skips the fsync of the data file (Options.NoSync).
+	noSync bool
+
+	// allocated is how far the data file is preallocated.
+	allocated int64
+
 	// cache holds tree nodes read or written lately. Nodes never change
 	// under an index except by truncation, which empties the cache.
 	cacheMu sync.Mutex
@@ -111,7 +120,32 @@ func openStore(dir string) (*store, error) {
 		lock.Close()
 		return nil, err
 	}
-	return &store{db: db, data: data, lock: lock}, nil
+	st := &store{db: db, data: data, lock: lock, wo: pebble.Sync}
+	if fi, err := data.Stat(); err == nil {
+		st.allocated = fi.Size()
+	}
+	return st, nil
+}
+
+// preallocChunk is the step by which the data file grows.
+const preallocChunk = 64 << 20
+
+// reserve preallocates the data file up to at least end.
+func (s *store) reserve(end int64) {
+	if end <= s.allocated {
+		return
+	}
+	size := (end + preallocChunk - 1) / preallocChunk * preallocChunk
+	preallocate(s.data, size)
+	s.allocated = size
+}
+
+// truncateData cuts the data file after a truncation (best effort: bytes
+// past the head are unreachable anyway).
+func (s *store) truncateData(size int64) {
+	if s.data.Truncate(size) == nil {
+		s.allocated = size
+	}
 }
 
 func (s *store) close() error {
@@ -131,8 +165,16 @@ func (s *store) writeData(b []byte, offset uint64) error {
 	if len(b) == 0 {
 		return nil
 	}
+	s.reserve(int64(offset) + int64(len(b)))
 	if _, err := s.data.WriteAt(b, int64(offset)); err != nil {
 		return err
+	}
+	return s.syncData()
+}
+
+func (s *store) syncData() error {
+	if s.noSync {
+		return nil
 	}
 	return s.data.Sync()
 }
