@@ -290,3 +290,53 @@ func TestInteropHyperDHTFirewalled(t *testing.T) {
 		})
 	}
 }
+
+// A connection between firewalled peers on one host outlives the 10 s after
+// which hyperdht servers drop the handshake state and hole punchers, in
+// both directions (the "opens and then times out" failure mode).
+func TestInteropHyperDHTFirewalledLongLived(t *testing.T) {
+	js := startJSHyperDHT(t, "testnet", "5", "firewalled")
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	fw := true
+	user, _ := goHyperDHTNodesFW(t, ctx, js.Bootstrap, 3, &fw)
+
+	var l struct {
+		PublicKey string `json:"publicKey"`
+	}
+	js.do(t, map[string]any{"op": "listen", "seed": hex.EncodeToString(bytes.Repeat([]byte{8}, 32))}, &l)
+	pk, _ := hex.DecodeString(l.PublicKey)
+	c, err := user.Connect(ctx, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	kp, _ := crypto.KeyPairFromSeed(bytes.Repeat([]byte{6}, 32))
+	srv, err := user.Listen(ctx, kp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	echoAccept(t, srv)
+	var e struct {
+		Echo  string `json:"echo"`
+		Later string `json:"later"`
+	}
+	// The JS client holds its connection to the Go server for 12 s while
+	// the Go client's connection to the JS server idles just as long.
+	js.do(t, map[string]any{"op": "connect", "publicKey": hex.EncodeToString(kp.PublicKey), "data": "x", "holdMs": 12000}, &e)
+	if e.Echo != "x" || e.Later != "x" {
+		t.Fatalf("JS client to Go server: echo %q, after 12 s %q", e.Echo, e.Later)
+	}
+	for _, msg := range []string{"still", "there"} {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, len(msg))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != msg {
+			t.Fatalf("Go client to JS server after 12 s: %q %v", buf, err)
+		}
+	}
+}

@@ -6,11 +6,14 @@
 // Either way one more ephemeral "user" node is made; commands run on it.
 // A last argument "firewalled" keeps the user node firewalled (no quick
 // firewall check), so its servers reply through a hole puncher; "open"
-// declares it reachable (firewalled: false).
+// declares it reachable (firewalled: false); "wildcard" binds it to 0.0.0.0
+// instead of 127.0.0.1.
 // Prints "ready <json>" ({bootstrap, ports}), then reads JSON commands on
 // stdin, one per line, and answers each with "result <json>":
 //   {"op":"listen","seed":hex}                 echo server; -> {publicKey}
-//   {"op":"connect","publicKey":hex,"data":s}  connect, write data, read the echo; -> {echo}
+//   {"op":"connect","publicKey":hex,"data":s,"holdMs":n}
+//                                             connect, write data, read the echo, and
+//                                             with holdMs again after that long; -> {echo, later}
 //   {"op":"immutablePut","value":s}            -> {hash}
 //   {"op":"immutableGet","hash":hex}           -> {value}
 //   {"op":"mutablePut","seed":hex,"value":s,"seq":n} -> {publicKey}
@@ -38,6 +41,7 @@ async function main () {
   const [mode, arg1, arg2, arg3] = process.argv.slice(2)
   const firewalled = [arg2, arg3].includes('firewalled')
   const open = [arg2, arg3].includes('open')
+  const wildcard = process.argv.includes('wildcard')
   const nodes = []
   let bootstrap
 
@@ -64,6 +68,7 @@ async function main () {
   }
   const userOpts = { ephemeral: true, quickFirewall: !firewalled, bootstrap, port: await freePort(), host: '127.0.0.1' }
   if (open) userOpts.firewalled = false
+  if (wildcard) userOpts.host = '0.0.0.0'
   const user = new DHT(userOpts)
   await user.fullyBootstrapped()
   nodes.push(user)
@@ -102,17 +107,28 @@ async function run (node, cmd) {
     case 'connect': {
       const socket = node.connect(Buffer.from(cmd.publicKey, 'hex'))
       const want = Buffer.from(cmd.data)
-      const echo = await new Promise((resolve, reject) => {
-        let got = Buffer.alloc(0)
-        socket.on('error', reject)
-        socket.on('open', () => socket.write(want))
-        socket.on('data', (d) => {
-          got = Buffer.concat([got, d])
-          if (got.length >= want.length) resolve(got)
-        })
+      let got = Buffer.alloc(0)
+      let onEcho = null
+      const failed = new Promise((resolve, reject) => socket.on('error', reject))
+      socket.on('data', (d) => {
+        got = Buffer.concat([got, d])
+        if (onEcho && got.length >= want.length) onEcho()
       })
+      const roundTrip = () => {
+        got = Buffer.alloc(0)
+        const p = new Promise((resolve) => { onEcho = resolve })
+        socket.write(want)
+        return Promise.race([p, failed]).then(() => got.toString())
+      }
+      await Promise.race([new Promise((resolve) => socket.once('open', resolve)), failed])
+      const echo = await roundTrip()
+      let later = null
+      if (cmd.holdMs) {
+        await new Promise((resolve) => setTimeout(resolve, cmd.holdMs))
+        later = await Promise.race([roundTrip(), new Promise((resolve) => setTimeout(() => resolve('timeout'), 5000))])
+      }
       socket.end()
-      return { echo: echo.toString() }
+      return { echo, later }
     }
     case 'immutablePut': {
       const { hash } = await node.immutablePut(Buffer.from(cmd.value))
