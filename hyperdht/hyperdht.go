@@ -59,12 +59,13 @@ type DHT struct {
 	immutables *cache[[32]byte, []byte]
 	refreshes  *cache[[32]byte, refreshEntry]
 
-	mu      sync.Mutex
-	servers map[[32]byte]*Server
-	closed  bool
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	mu       sync.Mutex
+	servers  map[[32]byte]*Server
+	inflight int // goroutines started by goFunc and still running
+	closed   bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // route is what a node knows about a server announced to it (or running on
@@ -184,8 +185,35 @@ func (d *DHT) Close() error {
 	return err
 }
 
-// goFunc runs f on a goroutine the DHT waits for on Close.
+// maxInflight bounds the goroutines answering handshakes at a time; a
+// flood beyond it is dropped like lost datagrams.
+const maxInflight = 512
+
+// goFunc runs f on a goroutine the DHT waits for on Close, unless the
+// DHT is closed or maxInflight such goroutines run.
 func (d *DHT) goFunc(f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || d.inflight >= maxInflight {
+		return false
+	}
+	d.inflight++
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		defer func() {
+			d.mu.Lock()
+			d.inflight--
+			d.mu.Unlock()
+		}()
+		f()
+	}()
+	return true
+}
+
+// goOwned runs f on a goroutine the DHT waits for on Close, without the
+// in-flight limit (its callers are bounded otherwise).
+func (d *DHT) goOwned(f func()) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {

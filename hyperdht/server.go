@@ -15,10 +15,11 @@ import (
 )
 
 const (
-	handshakeTimeout   = 10 * time.Second // a handshake's stream must connect by then
-	handshakeClearWait = 10 * time.Second // repeated handshakes get the same reply
-	announceInterval   = 5 * time.Minute
-	announceRetry      = 10 * time.Second
+	handshakeTimeout     = 10 * time.Second // a handshake's stream must connect by then
+	handshakeClearWait   = 10 * time.Second // repeated handshakes get the same reply
+	maxPendingHandshakes = 1024             // handshakes remembered per server at a time
+	announceInterval     = 5 * time.Minute
+	announceRetry        = 10 * time.Second
 )
 
 // Firewall decides about an incoming connection: a non-nil error rejects
@@ -257,6 +258,10 @@ func (s *Server) onHandshake(req *dht.Request, hs *Handshake) {
 	}
 	p, ok := s.connects[key]
 	if !ok {
+		if len(s.connects) >= maxPendingHandshakes {
+			s.mu.Unlock()
+			return
+		}
 		p = &pendingHandshake{done: make(chan struct{})}
 		s.connects[key] = p
 	}
@@ -264,13 +269,18 @@ func (s *Server) onHandshake(req *dht.Request, hs *Handshake) {
 	if !ok {
 		p.reply, p.sock = s.handshake(req, hs)
 		close(p.done)
-		time.AfterFunc(handshakeClearWait, func() {
+		forget := func() {
 			s.mu.Lock()
 			if s.connects[key] == p {
 				delete(s.connects, key)
 			}
 			s.mu.Unlock()
-		})
+		}
+		if p.reply == nil {
+			forget() // nothing to repeat: forget junk at once
+		} else {
+			time.AfterFunc(handshakeClearWait, forget)
+		}
 	} else {
 		select {
 		case <-p.done:
@@ -372,7 +382,10 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	}
 
 	// Hand the connection over once the stream connects, or give up.
-	d.goFunc(func() { s.await(rs, res) })
+	if !d.goOwned(func() { s.await(rs, res) }) {
+		rs.destroy()
+		return nil, nil
+	}
 
 	reqSock, _ := udxSocket(req.Conn())
 	switch {
