@@ -101,13 +101,11 @@ var hypercoreKey = []byte("hypercore")
 // DiscoveryKey returns the discovery key of a 32-byte public key: the
 // BLAKE2b-256 of the word "hypercore" keyed with the public key. Peers
 // announce and look up a core by this value without revealing its key.
-// It panics if publicKey is not 32 bytes, as hypercore-crypto throws;
-// callers check key lengths when they parse them.
-func DiscoveryKey(publicKey []byte) [32]byte {
-	if len(publicKey) != PublicKeySize {
-		panic("crypto: DiscoveryKey needs a 32-byte public key")
-	}
-	out, err := KeyedHash(publicKey, hypercoreKey)
+// The key is an array, so a key of the wrong length (which
+// hypercore-crypto throws on) cannot reach it: callers check the length
+// where they parse the key.
+func DiscoveryKey(publicKey [32]byte) [32]byte {
+	out, err := KeyedHash(publicKey[:], hypercoreKey)
 	if err != nil {
 		panic(err) // unreachable: 32 is a valid key size
 	}

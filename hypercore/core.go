@@ -163,7 +163,7 @@ func open(st *store, opts Options) (*Core, error) {
 		}
 	}
 	c.key = auth.key
-	c.dkey = crypto.DiscoveryKey(c.key[:])
+	c.dkey = crypto.DiscoveryKey(c.key)
 	c.keyPair = auth.keyPair
 	c.setManifest(auth.manifest)
 

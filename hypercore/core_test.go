@@ -76,7 +76,7 @@ func TestAppendGetReopen(t *testing.T) {
 	if key != c.Manifest().Hash() {
 		t.Fatal("default core key must be the manifest hash")
 	}
-	if c.DiscoveryKey() != crypto.DiscoveryKey(key[:]) {
+	if c.DiscoveryKey() != crypto.DiscoveryKey(key) {
 		t.Fatal("discovery key")
 	}
 	if err := c.SetUserData("hello", []byte("world")); err != nil {

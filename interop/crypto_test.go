@@ -41,12 +41,6 @@ func cryptoRun(t *testing.T, req any, out any) {
 	}
 }
 
-func cryptoPanics(f func()) (panicked bool) {
-	defer func() { panicked = recover() != nil }()
-	f()
-	return false
-}
-
 func cryptoHex(b []byte) string { return hex.EncodeToString(b) }
 
 func cryptoUnhex(t *testing.T, s string) []byte {
@@ -206,15 +200,14 @@ func TestInteropCryptoVectors(t *testing.T) {
 		req.Keyed = append(req.Keyed, r)
 	}
 
-	// Discovery keys: 32-byte keys, and lengths JavaScript throws on.
+	// Discovery keys: 32-byte keys, and lengths JavaScript throws on (Go's
+	// DiscoveryKey takes a [32]byte, so those cannot be expressed there).
 	for _, n := range []int{32, 32, 31, 33, 0} {
 		key := cryptoPattern(n, byte(n))
 		r := discReq{Key: cryptoHex(key)}
 		if n == 32 {
-			d := wcrypto.DiscoveryKey(key)
+			d := wcrypto.DiscoveryKey([32]byte(key))
 			r.Go = cryptoHex(d[:])
-		} else if !cryptoPanics(func() { wcrypto.DiscoveryKey(key) }) {
-			t.Errorf("DiscoveryKey accepted a %d-byte key", n)
 		}
 		req.Discovery = append(req.Discovery, r)
 	}
