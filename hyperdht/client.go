@@ -11,6 +11,7 @@ import (
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
 	"github.com/warrenp2p/warren/noise"
+	"github.com/warrenp2p/warren/udx"
 )
 
 // Connect connects to the server listening on publicKey: it finds the
@@ -73,6 +74,7 @@ func (c *connector) run(ctx context.Context) (net.Conn, error) {
 		tried[addr] = true
 		conn, final, err := c.through(ctx, addr)
 		if err != nil {
+			c.d.log.Debug("hyperdht: connect through node failed", "node", addr, "err", err)
 			lastErr = err
 		}
 		return conn, final || conn != nil
@@ -154,6 +156,8 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		return nil, true, err
 	}
 	holepunchable := payload.Holepunch != nil && len(payload.Holepunch.Relays) > 0
+	d.log.Debug("hyperdht: handshake done", "relayed", relayed, "server", serverAddr, "client", clientAddr,
+		"serverFirewall", payload.Firewall, "holepunchable", holepunchable, "addresses", payload.Addresses4)
 	switch {
 	case earlySock != nil:
 		rs.connect(earlySock, earlyAddr)
@@ -175,8 +179,35 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		// no punching is needed (hyperdht would punch here and, across
 		// processes on one host, can time out).
 		rs.connect(sock, serverAddr)
-	default:
+	case !holepunchable:
 		return nil, true, ErrCannotHolepunch
+	default:
+		p, err := c.holepunch(ctx, addr, serverAddr, payload, result)
+		if err != nil {
+			if p != nil {
+				p.release()
+			}
+			return nil, true, err
+		}
+		defer func() {
+			// The stream runs on the puncher's socket: close it with the
+			// stream, or now if no stream came.
+			select {
+			case <-rs.connected:
+				p.stop()
+				if !d.goOwned(func() {
+					select {
+					case <-rs.stream.Closed():
+					case <-d.ctx.Done():
+					}
+					p.release()
+				}) {
+					p.release()
+				}
+			default:
+				p.release()
+			}
+		}()
 	}
 	t := time.NewTimer(handshakeTimeout)
 	defer t.Stop()
@@ -189,4 +220,128 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	}
 	conn, err := secure(rs.stream, true, result, d.kp.PublicKey)
 	return conn, true, err
+}
+
+// holepunch runs the probe and punch rounds through the relays with the
+// server (consistent NATs on both sides; random NATs are refused).
+func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip.AddrPort, payload *NoisePayload, result noise.Result) (*puncher, error) {
+	d := c.d
+	rs := c.rs
+	p, err := d.newPuncher(true, payload.Firewall, func(sock *udx.Socket, addr netip.AddrPort) { rs.connect(sock, addr) })
+	if err != nil {
+		return nil, err
+	}
+	sp := newSecurePayload(result.Hash[:])
+	relay := payload.Holepunch.Relays[0]
+	for _, r := range payload.Holepunch.Relays {
+		if r.RelayAddress == clientRelay {
+			relay = r
+			break
+		}
+	}
+	id := payload.Holepunch.ID
+	var round uint64
+
+	// update sends one round to the server through relayAddr.
+	update := func(peer, relayAddr netip.AddrPort, out *HolepunchPayload) (*HolepunchPayload, *dht.Response, netip.AddrPort, error) {
+		if out.Addresses == nil {
+			out.Addresses = nil
+		}
+		msg := (&Holepunch{Mode: ModeFromClient, ID: id, Payload: sp.encrypt(out), PeerAddress: &peer}).Encode()
+		res, err := d.node.Request(ctx, relayAddr, CmdPeerHolepunch, msg, &dht.RequestOptions{Target: &c.target, Conn: p.conn})
+		if err != nil {
+			return nil, nil, netip.AddrPort{}, err
+		}
+		hp, err := DecodeHolepunch(res.Value)
+		if err != nil || hp.Mode != ModeReply || res.From != relayAddr {
+			return nil, nil, netip.AddrPort{}, ErrHolepunchInvalid
+		}
+		in, err := sp.decrypt(hp.Payload)
+		if err != nil {
+			return nil, nil, netip.AddrPort{}, ErrHolepunchInvalid
+		}
+		if in.Error != ErrCodeNone {
+			return nil, nil, netip.AddrPort{}, ErrRemoteAborted
+		}
+		var verified netip.Addr
+		if in.RemoteToken != nil && out.Token != nil && *in.RemoteToken == *out.Token {
+			verified = peer.Addr()
+		}
+		p.updateRemote(in.Punching, in.Firewall, in.Addresses, verified)
+		peerAddr := res.From
+		if hp.PeerAddress != nil {
+			peerAddr = *hp.PeerAddress
+		}
+		return in, res, peerAddr, nil
+	}
+
+	// Probe rounds: tell the server what our NAT looks like and learn its.
+	var token *[32]byte
+	var peerAddr netip.AddrPort
+	for retry := true; ; retry = false {
+		p.send(serverAddr, true)
+		fw, addrs := p.nat.state()
+		in, res, pa, err := update(relay.PeerAddress, relay.RelayAddress, &HolepunchPayload{Firewall: fw, Round: round, Addresses: addrs, RemoteAddress: &serverAddr})
+		round++
+		if err != nil {
+			return p, err
+		}
+		p.nat.add(res.To, res.From)
+		p.mu.Lock()
+		rf := p.remoteFirewall
+		p.mu.Unlock()
+		if rf == FirewallUnknown && !p.sleep(time.Second) {
+			return p, ErrClosed
+		}
+		actx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+		p.analyze(actx)
+		cancel()
+		token, peerAddr = in.Token, pa
+		p.mu.Lock()
+		rf = p.remoteFirewall
+		p.mu.Unlock()
+		if (rf == FirewallUnknown || token == nil) && retry {
+			continue
+		}
+		fw, _ = p.nat.state()
+		if rf == FirewallUnknown || fw == FirewallUnknown {
+			return p, ErrHolepunchProbeTimeout
+		}
+		if rf >= FirewallRandom || fw >= FirewallRandom {
+			return p, ErrCannotHolepunch
+		}
+		d.log.Debug("hyperdht: probe done", "firewall", fw, "remoteFirewall", rf, "peer", pa, "token", token != nil)
+		break
+	}
+	if p.isConnected() {
+		return p, nil // the server's fast-mode punch already came through
+	}
+	if relay.RelayAddress == clientRelay && peerAddr != serverAddr {
+		serverAddr = peerAddr
+		p.send(serverAddr, true)
+	}
+
+	// Punch round: both sides start punching.
+	p.nat.freeze()
+	fw, addrs := p.nat.state()
+	if _, _, _, err := update(serverAddr, clientRelay, &HolepunchPayload{Firewall: fw, Round: round, Punching: true,
+		Addresses: addrs, Token: sp.token(serverAddr), RemoteToken: token}); err != nil {
+		return p, err
+	}
+	p.mu.Lock()
+	remotePunching := p.remoteHolepunching
+	p.mu.Unlock()
+	if p.isConnected() {
+		return p, nil
+	}
+	if !remotePunching {
+		return p, ErrRemoteNotPunching
+	}
+	if !p.punch() && !p.isConnected() {
+		return p, ErrCannotHolepunch
+	}
+	p.mu.Lock()
+	d.log.Debug("hyperdht: punching", "server", serverAddr, "remote", p.remoteAddrs)
+	p.mu.Unlock()
+	return p, nil
 }

@@ -17,14 +17,18 @@ import (
 
 // Errors of the DHT and its connections.
 var (
-	ErrClosed           = errors.New("hyperdht: closed")
-	ErrPeerNotFound     = errors.New("hyperdht: peer not found")
-	ErrConnectFailed    = errors.New("hyperdht: could not connect to peer")
-	ErrServerError      = errors.New("hyperdht: server answered with an error")
-	ErrIncompatible     = errors.New("hyperdht: server speaks another version")
-	ErrCannotHolepunch  = errors.New("hyperdht: peer needs hole punching, which is not implemented")
-	ErrAlreadyListening = errors.New("hyperdht: key pair already listening")
-	ErrNoUDX            = errors.New("hyperdht: node is not on UDX sockets")
+	ErrClosed                = errors.New("hyperdht: closed")
+	ErrPeerNotFound          = errors.New("hyperdht: peer not found")
+	ErrConnectFailed         = errors.New("hyperdht: could not connect to peer")
+	ErrServerError           = errors.New("hyperdht: server answered with an error")
+	ErrIncompatible          = errors.New("hyperdht: server speaks another version")
+	ErrCannotHolepunch       = errors.New("hyperdht: cannot punch a hole to the peer")
+	ErrAlreadyListening      = errors.New("hyperdht: key pair already listening")
+	ErrNoUDX                 = errors.New("hyperdht: node is not on UDX sockets")
+	ErrHolepunchInvalid      = errors.New("hyperdht: invalid holepunch reply")
+	ErrRemoteAborted         = errors.New("hyperdht: remote aborted hole punching")
+	ErrRemoteNotPunching     = errors.New("hyperdht: remote is not punching")
+	ErrHolepunchProbeTimeout = errors.New("hyperdht: hole punching probe found no NAT type")
 )
 
 // Config configures a DHT. The zero value is a firewalled, adaptive node on a
@@ -38,6 +42,10 @@ type Config struct {
 	MaxSize int
 	// MaxAge is how long announce records and routes live; 0 means 20 min.
 	MaxAge time.Duration
+	// Listen opens the extra UDX sockets hole punching uses, on the DHT's
+	// UDX instance; nil means that instance's Listen. Tests running nodes in
+	// network namespaces open them there.
+	Listen func(u *udx.UDX, network, address string) (*udx.Socket, error)
 	// KeyPair is the key pair Connect identifies with; nil means a fresh
 	// random one.
 	KeyPair *crypto.KeyPair
@@ -51,6 +59,7 @@ type DHT struct {
 	node *dht.Node
 	udx  *udx.UDX
 	kp   crypto.KeyPair
+	lis  func(u *udx.UDX, network, address string) (*udx.Socket, error)
 	log  *slog.Logger
 
 	routes     *cache[[32]byte, *route]
@@ -131,6 +140,7 @@ func newDHT(cfg *Config, mk func(*dht.Config) (*dht.Node, error)) (*DHT, error) 
 		node:       n,
 		udx:        u,
 		kp:         kp,
+		lis:        cfg.Listen,
 		log:        log,
 		routes:     newCache[[32]byte, *route](maxSize, maxAge),
 		records:    newRecords(maxSize, maxAge),
@@ -259,6 +269,17 @@ func (d *DHT) newStream(cfg *udx.StreamConfig) (*udx.Stream, error) {
 		}
 	}
 	return nil, err
+}
+
+// listen opens a socket on the DHT's UDX instance.
+func (d *DHT) listen(network, address string) (*udx.Socket, error) {
+	if d.udx == nil {
+		return nil, ErrNoUDX
+	}
+	if d.lis != nil {
+		return d.lis(d.udx, network, address)
+	}
+	return d.udx.Listen(network, address)
 }
 
 // Hash is BLAKE2b-256, the hash hyperdht derives targets with.

@@ -59,8 +59,8 @@ func (d *DHT) onPeerHandshake(_ context.Context, req *dht.Request) {
 	}
 }
 
-// onPeerHolepunch forwards holepunch rounds between client and server.
-// Servers here do not punch, so a round reaching one is left unanswered.
+// onPeerHolepunch forwards holepunch rounds between client and server, and
+// hands those for a local server to it.
 func (d *DHT) onPeerHolepunch(_ context.Context, req *dht.Request) {
 	if req.Value == nil {
 		return
@@ -75,6 +75,12 @@ func (d *DHT) onPeerHolepunch(_ context.Context, req *dht.Request) {
 	}
 	from := req.From
 	switch hp.Mode {
+	case ModeFromRelay:
+		if r == nil || r.server == nil || hp.PeerAddress == nil {
+			return
+		}
+		srv := r.server
+		d.goFunc(func() { srv.onHolepunch(req, hp) })
 	case ModeFromClient:
 		to := hp.PeerAddress
 		if to == nil {

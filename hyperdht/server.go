@@ -38,6 +38,8 @@ type Server struct {
 	mu             sync.Mutex
 	closed         bool
 	connects       map[string]*pendingHandshake
+	punches        map[uint64]*serverPunch
+	nextPunch      uint64
 	relays         []RelayInfo
 	relayAddresses []netip.AddrPort
 	announced      []netip.AddrPort
@@ -63,6 +65,7 @@ func (d *DHT) Listen(ctx context.Context, kp crypto.KeyPair, firewall Firewall) 
 		d: d, kp: kp, target: target, firewall: firewall,
 		conns:    make(chan net.Conn, 64),
 		connects: map[string]*pendingHandshake{},
+		punches:  map[uint64]*serverPunch{},
 		ctx:      sctx, cancel: cancel,
 	}
 	d.mu.Lock()
@@ -365,13 +368,38 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	if len(s.relayAddresses) > 0 {
 		reply.RelayAddresses = append([]netip.AddrPort(nil), s.relayAddresses...)
 	}
+	relays := append([]RelayInfo(nil), s.relays...)
 	s.mu.Unlock()
-	msg, err := nh.WriteMessage(reply.Encode())
-	if err != nil {
+
+	reqSock, _ := udxSocket(req.Conn())
+	sameHost := clientAddr.Addr() == serverAddr.Addr() && reqSock != nil
+	// A firewalled server reached through a relay by a firewalled peer on
+	// another host punches a hole, from a socket of its own.
+	var sp *serverPunch
+	if rs != nil && !direct && remote.Firewall != FirewallOpen && !sameHost && !ourRemote.IsValid() && len(relays) > 0 {
+		p, err := d.newPuncher(false, remote.Firewall, nil)
+		if err == nil {
+			sp = &serverPunch{p: p, rs: rs}
+			s.mu.Lock()
+			s.nextPunch++
+			sp.id = s.nextPunch
+			s.punches[sp.id] = sp
+			s.mu.Unlock()
+			reply.Holepunch = &HolepunchInfo{ID: sp.id, Relays: relays}
+		}
+	}
+	fail := func() ([]byte, dht.PacketConn) {
 		if rs != nil {
 			rs.destroy()
 		}
+		if sp != nil {
+			s.dropPunch(sp)
+		}
 		return nil, nil
+	}
+	msg, err := nh.WriteMessage(reply.Encode())
+	if err != nil {
+		return fail()
 	}
 	res, err := nh.Result()
 	if err != nil || rs == nil {
@@ -380,14 +408,15 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 		}
 		return msg, nil
 	}
-
-	// Hand the connection over once the stream connects, or give up.
-	if !d.goOwned(func() { s.await(rs, res) }) {
-		rs.destroy()
-		return nil, nil
+	if sp != nil {
+		sp.sp = newSecurePayload(res.Hash[:])
 	}
 
-	reqSock, _ := udxSocket(req.Conn())
+	// Hand the connection over once the stream connects, or give up.
+	if !d.goOwned(func() { s.await(rs, res, sp) }) {
+		return fail()
+	}
+
 	switch {
 	case remote.Firewall == FirewallOpen || direct:
 		sock := reqSock
@@ -397,25 +426,171 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 		if sock != nil {
 			rs.connect(sock, clientAddr)
 		}
-	case clientAddr.Addr() == serverAddr.Addr() && reqSock != nil:
+	case sameHost:
 		// Same host (or same NAT): no punching is needed to reach the
 		// address the relay saw, so open the stream from our side too.
 		rs.connect(reqSock, clientAddr)
+	case sp != nil:
+		// The reply leaves from the puncher's socket so the client's relay
+		// learns the address our NAT gives that socket.
+		return msg, sp.p.conn
 	}
 	return msg, nil
 }
 
-func (s *Server) await(rs *rawStream, res noise.Result) {
+// serverPunch is the hole punching state of one handshake.
+type serverPunch struct {
+	id    uint64
+	p     *puncher
+	sp    *securePayload
+	rs    *rawStream
+	mu    sync.Mutex
+	round uint64
+}
+
+func (s *Server) dropPunch(sp *serverPunch) {
+	s.mu.Lock()
+	if s.punches[sp.id] == sp {
+		delete(s.punches, sp.id)
+	}
+	s.mu.Unlock()
+	sp.p.release()
+}
+
+func (s *Server) isRelay(a netip.AddrPort) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.announced {
+		if r == a {
+			return true
+		}
+	}
+	return false
+}
+
+// onHolepunch answers a holepunch round relayed to this server (on its own
+// goroutine), as hyperdht's server does for consistent NATs.
+func (s *Server) onHolepunch(req *dht.Request, hp *Holepunch) {
+	s.mu.Lock()
+	sp := s.punches[hp.ID]
+	s.mu.Unlock()
+	if sp == nil || sp.sp == nil || hp.PeerAddress == nil {
+		return
+	}
+	remote, err := sp.sp.decrypt(hp.Payload)
+	if err != nil {
+		return
+	}
+	p := sp.p
+	peer := *hp.PeerAddress
+	abort := func() {
+		sp.mu.Lock()
+		round := sp.round
+		sp.mu.Unlock()
+		out := sp.sp.encrypt(&HolepunchPayload{Error: ErrCodeAborted, Round: round})
+		req.Relay((&Holepunch{Mode: ModeFromServer, Payload: out, PeerAddress: &peer}).Encode(), req.From, &dht.ReplyOptions{NoToken: true, NoCloserNodes: true})
+		p.stop()
+	}
+	sp.mu.Lock()
+	if remote.Round >= sp.round {
+		sp.round = remote.Round
+	}
+	round := sp.round
+	sp.mu.Unlock()
+	if remote.Error != ErrCodeNone {
+		abort()
+		return
+	}
+	serverRelay := s.isRelay(req.From)
+	token := sp.sp.token(peer)
+	echoed := serverRelay && remote.RemoteToken != nil && *remote.RemoteToken == *token
+	if req.Conn() == dht.PacketConn(p.conn) {
+		p.nat.add(req.To, req.From)
+	}
+	if remote.Round >= round {
+		var verified netip.Addr
+		if echoed {
+			verified = peer.Addr()
+		}
+		p.updateRemote(remote.Punching, remote.Firewall, remote.Addresses, verified)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 5*time.Second)
+	stable := p.analyze(ctx)
+	cancel()
+	p.mu.Lock()
+	remotePunching := p.remoteHolepunching
+	p.mu.Unlock()
+	if !remotePunching && !stable {
+		abort()
+		return
+	}
+	fw, addrs := p.nat.state()
+	if (fw == FirewallOpen || fw == FirewallConsistent) && remote.RemoteAddress != nil {
+		for _, a := range addrs {
+			if a == *remote.RemoteAddress {
+				p.send(peer, false) // fast mode: the client opened a session to us
+				break
+			}
+		}
+	}
+	s.d.log.Debug("hyperdht: server holepunch round", "round", remote.Round, "firewall", fw, "remoteFirewall", remote.Firewall, "punching", remotePunching, "stable", stable)
+	if remotePunching && !p.punch() {
+		abort()
+		return
+	}
+	if fw != FirewallUnknown {
+		p.nat.freeze()
+	}
+	fw, addrs = p.nat.state()
+	p.mu.Lock()
+	out := &HolepunchPayload{Firewall: fw, Round: round, Connected: p.connected, Punching: p.punching,
+		Addresses: addrs, RemoteToken: remote.Token}
+	p.mu.Unlock()
+	if out.Addresses == nil {
+		out.Addresses = []netip.AddrPort{}
+	}
+	if serverRelay {
+		out.Token = token
+	}
+	req.Relay((&Holepunch{Mode: ModeFromServer, Payload: sp.sp.encrypt(out), PeerAddress: &peer}).Encode(), req.From,
+		&dht.ReplyOptions{NoToken: true, NoCloserNodes: true, Conn: p.conn})
+}
+
+func (s *Server) await(rs *rawStream, res noise.Result, sp *serverPunch) {
 	t := time.NewTimer(handshakeTimeout)
 	defer t.Stop()
 	select {
 	case <-rs.connected:
 	case <-t.C:
 		rs.destroy()
+		if sp != nil {
+			s.dropPunch(sp)
+		}
 		return
 	case <-s.ctx.Done():
 		rs.destroy()
+		if sp != nil {
+			s.dropPunch(sp)
+		}
 		return
+	}
+	if sp != nil {
+		// The stream may run on the puncher's socket: keep it until the
+		// stream ends.
+		sp.p.stop()
+		s.mu.Lock()
+		delete(s.punches, sp.id)
+		s.mu.Unlock()
+		p := sp.p
+		if !s.d.goOwned(func() {
+			select {
+			case <-rs.stream.Closed():
+			case <-s.d.ctx.Done():
+			}
+			p.release()
+		}) {
+			p.release()
+		}
 	}
 	c, err := secure(rs.stream, false, res, s.kp.PublicKey)
 	if err != nil {

@@ -1,0 +1,102 @@
+package hyperdht
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/internal/netlab"
+	"github.com/warrenp2p/warren/udx"
+)
+
+// labNode starts a hyperdht node whose sockets live in h's namespace.
+func labNode(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config) *DHT {
+	t.Helper()
+	u := udx.New(nil)
+	var log *slog.Logger
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", h.Name)
+	}
+	c := &Config{Logger: log, DHT: cfg, Listen: func(u *udx.UDX, network, addr string) (s *udx.Socket, err error) {
+		err2 := h.Run(func() error { s, err = u.Listen(network, addr); return err })
+		if err == nil {
+			err = err2
+		}
+		return s, err
+	}}
+	c.DHT.UDX = u
+	c.DHT.Host = h.Addr.String()
+	var d *DHT
+	err := h.Run(func() (err error) {
+		if boot {
+			d, err = NewBootstrapper(h.Addr.String(), 49737, c)
+		} else {
+			d, err = New(c)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Two peers, each behind its own endpoint-independent NAT, with the DHT on
+// the public segment: the connection is hole punched.
+func TestNetlabHolepunchConsistent(t *testing.T) {
+	lab := netlab.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pub := lab.Host("pub", netlab.HostConfig{})
+	boot := labNode(t, pub, true, dht.Config{})
+	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
+	for i := 0; i < 4; i++ {
+		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
+		n := labNode(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolp(false), Firewalled: boolp(false)})
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = boot
+	sh := lab.Host("server", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+	ch := lab.Host("client", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+	sn := labNode(t, sh, false, dht.Config{Bootstrap: bs})
+	cn := labNode(t, ch, false, dht.Config{Bootstrap: bs})
+	if err := sn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !sn.Node().Firewalled() || !cn.Node().Firewalled() {
+		t.Fatalf("peers behind NATs should be firewalled: server %v client %v", sn.Node().Firewalled(), cn.Node().Firewalled())
+	}
+	kp, _ := crypto.NewKeyPair()
+	srv, err := sn.Listen(ctx, kp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	c, err := cn.Connect(ctx, kp.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("punched")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 7)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "punched" {
+		t.Fatalf("echo: %q %v", buf, err)
+	}
+	t.Logf("path: client stream to %v (server public %v)", c.RemoteAddr(), sh.PublicIP)
+}
