@@ -147,3 +147,26 @@ func TestDecodeJSVectors(t *testing.T) {
 		}
 	}
 }
+
+// The holepunch secret and a payload JS sealed with it (hyperdht_vectors.js).
+func TestJSHolepunchBox(t *testing.T) {
+	secret := HolepunchSecret(bytes.Repeat([]byte{1}, 64))
+	if hex.EncodeToString(secret[:]) != "1a9dc3d3df28e4523937abdab0ddb8faf7c293634b33629b851b9b612c170780" {
+		t.Fatalf("holepunch secret %x", secret)
+	}
+	box, _ := hex.DecodeString("3c2eae83c85302de907225e3b932cea8aec9405951a6646cc064cea9541b187d063ac30247d9b656d59c85652fa31bf44b763bb89de61241206c4af39e298e633fec71590bbf7180ca1223f20f43d8457ecd30")
+	p, err := OpenHolepunchPayload(&secret, box)
+	if err != nil || p.Firewall != 2 || p.Round != 1 || !p.Punching || len(p.Addresses) != 1 || p.Token == nil || p.Token[0] != 0xab {
+		t.Fatalf("JS box: %+v %v", p, err)
+	}
+	box[30] ^= 1
+	if _, err := OpenHolepunchPayload(&secret, box); err == nil {
+		t.Fatal("tampered box opened")
+	}
+	// Go seals, Go opens (JS opening Go's box is covered by the netlab interop test).
+	sp := &securePayload{secret: secret}
+	q, err := sp.decrypt(sp.encrypt(&HolepunchPayload{Round: 7}))
+	if err != nil || q.Round != 7 {
+		t.Fatalf("round trip: %+v %v", q, err)
+	}
+}

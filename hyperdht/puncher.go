@@ -27,8 +27,15 @@ type securePayload struct {
 	local  [32]byte
 }
 
+// HolepunchSecret is the key holepunch payloads are sealed with: BLAKE2b-256
+// of the holepunch namespace keyed with the Noise handshake hash.
+func HolepunchSecret(handshakeHash []byte) [32]byte {
+	h, _ := crypto.KeyedHash(handshakeHash, NSPeerHolepunch[:])
+	return h
+}
+
 func newSecurePayload(handshakeHash []byte) *securePayload {
-	sp := &securePayload{secret: crypto.Hash(NSPeerHolepunch[:], handshakeHash)}
+	sp := &securePayload{secret: HolepunchSecret(handshakeHash)}
 	rand.Read(sp.local[:])
 	return sp
 }
@@ -40,12 +47,18 @@ func (sp *securePayload) encrypt(p *HolepunchPayload) []byte {
 }
 
 func (sp *securePayload) decrypt(b []byte) (*HolepunchPayload, error) {
+	return OpenHolepunchPayload(&sp.secret, b)
+}
+
+// OpenHolepunchPayload decrypts and decodes a sealed holepunch payload (a
+// 24-byte nonce, then the XSalsa20-Poly1305 secretbox).
+func OpenHolepunchPayload(secret *[32]byte, b []byte) (*HolepunchPayload, error) {
 	if len(b) <= 24+secretbox.Overhead {
 		return nil, ErrMalformed
 	}
 	var nonce [24]byte
 	copy(nonce[:], b)
-	msg, ok := secretbox.Open(nil, b[24:], &nonce, &sp.secret)
+	msg, ok := secretbox.Open(nil, b[24:], &nonce, secret)
 	if !ok {
 		return nil, ErrMalformed
 	}

@@ -63,6 +63,13 @@ func TestInteropHyperDHTMessageVectors(t *testing.T) {
 			t.Errorf("%s: go %x js %s", k, ns, v[k])
 		}
 	}
+	secret := hyperdht.HolepunchSecret(bytes.Repeat([]byte{1}, 64))
+	if !bytes.Equal(secret[:], b("holepunchSecret")) {
+		t.Errorf("holepunch secret: go %x js %s", secret, v["holepunchSecret"])
+	}
+	if p, err := hyperdht.OpenHolepunchPayload(&secret, b("holepunchBox")); err != nil || p.Round != 1 || !p.Punching {
+		t.Errorf("JS holepunch box: %+v %v", p, err)
+	}
 	kp, _ := crypto.KeyPairFromSeed(bytes.Repeat([]byte{1}, 32))
 	if !hyperdht.VerifyMutable(kp.PublicKey, 5, []byte("hello"), b("mutableSignature")) {
 		t.Error("JS mutable signature does not verify in Go")

@@ -7,7 +7,7 @@
 // A last argument "firewalled" keeps the user node firewalled (no quick
 // firewall check), so its servers reply through a hole puncher; "open"
 // declares it reachable (firewalled: false); "wildcard" binds it to 0.0.0.0
-// instead of 127.0.0.1.
+// instead of 127.0.0.1, "host=<ip>" to ip.
 // Prints "ready <json>" ({bootstrap, ports}), then reads JSON commands on
 // stdin, one per line, and answers each with "result <json>":
 //   {"op":"listen","seed":hex}                 echo server; -> {publicKey}
@@ -69,6 +69,8 @@ async function main () {
   const userOpts = { ephemeral: true, quickFirewall: !firewalled, bootstrap, port: await freePort(), host: '127.0.0.1' }
   if (open) userOpts.firewalled = false
   if (wildcard) userOpts.host = '0.0.0.0'
+  const hostArg = process.argv.find((a) => a.startsWith('host='))
+  if (hostArg) userOpts.host = hostArg.slice(5)
   const user = new DHT(userOpts)
   await user.fullyBootstrapped()
   nodes.push(user)

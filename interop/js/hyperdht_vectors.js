@@ -55,5 +55,16 @@ out.announceSignature = Persistent.signAnnounce(k32, Buffer.alloc(32, 2), Buffer
 out.unannounceSignature = Persistent.signUnannounce(k32, Buffer.alloc(32, 2), Buffer.alloc(32, 3),
   { peer: { publicKey: kp.publicKey, relayAddresses: [] }, refresh: null }, kp)
 
+// holepunch secret (NoiseWrap.final) from a fixed handshake hash, and a
+// payload sealed with it (SecurePayload)
+const sodium = require('sodium-universal')
+const SecurePayload = require('hyperdht/lib/secure-payload')
+const secret = Buffer.alloc(32)
+sodium.crypto_generichash(secret, NS.PEER_HOLEPUNCH, Buffer.alloc(64, 1))
+out.holepunchSecret = secret
+out.holepunchBox = new SecurePayload(secret).encrypt({
+  error: 0, firewall: 2, round: 1, connected: false, punching: true, addresses: [a1], remoteAddress: null, token: k32, remoteToken: null
+})
+
 for (const k of Object.keys(out)) out[k] = Buffer.from(out[k]).toString('hex')
 console.log(JSON.stringify(out))

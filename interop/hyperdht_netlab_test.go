@@ -1,0 +1,166 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/hyperdht"
+	"github.com/warrenp2p/warren/internal/netlab"
+	"github.com/warrenp2p/warren/udx"
+)
+
+// labHyperDHT starts a Go hyperdht node whose sockets live in h's namespace.
+func labHyperDHT(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config) *hyperdht.DHT {
+	t.Helper()
+	u := udx.New(nil)
+	var log *slog.Logger
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", h.Name)
+	}
+	c := &hyperdht.Config{Logger: log, DHT: cfg, Listen: func(u *udx.UDX, network, addr string) (s *udx.Socket, err error) {
+		if err2 := h.Run(func() error { s, err = u.Listen(network, addr); return err }); err == nil {
+			err = err2
+		}
+		return s, err
+	}}
+	c.DHT.UDX = u
+	c.DHT.Host = h.Addr.String()
+	var d *hyperdht.DHT
+	err := h.Run(func() (err error) {
+		if boot {
+			d, err = hyperdht.NewBootstrapper(h.Addr.String(), 49737, c)
+		} else {
+			d, err = hyperdht.New(c)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// startLabJS runs hyperdht_peer.js inside h's namespace.
+func startLabJS(t *testing.T, env *Env, h *netlab.Host, args ...string) *jsHyperDHT {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	cmd := h.Command(ctx, env.Node, append([]string{env.Script("hyperdht_peer.js")}, args...)...)
+	cmd.Dir = env.Dir
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(env.Dir, "node_modules"))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	p := &Proc{cmd: cmd, Stdin: stdin, lines: make(chan string, 64), stderr: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+		cancel()
+		if s := p.stderr.String(); s != "" {
+			t.Logf("node hyperdht_peer.js stderr:\n%s", s)
+		}
+	})
+	j := &jsHyperDHT{p: p}
+	if err := json.Unmarshal([]byte(p.Expect(t, "ready ")), j); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// A Go peer and a JS peer, each behind its own endpoint-independent NAT
+// (with a firewall dropping unsolicited packets), find each other on a
+// Go-run DHT on the public segment and connect both ways by hole punching.
+func TestInteropHyperDHTNetlabHolepunch(t *testing.T) {
+	env := Require(t)
+	lab := netlab.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	pub := lab.Host("pub", netlab.HostConfig{})
+	labHyperDHT(t, pub, true, dht.Config{})
+	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
+	for i := 0; i < 4; i++ {
+		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
+		n := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolPtr(false), Firewalled: boolPtr(false)})
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gh := lab.Host("gopeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+	jh := lab.Host("jspeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+	user := labHyperDHT(t, gh, false, dht.Config{Bootstrap: bs})
+	if err := user.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js := startLabJS(t, env, jh, "join", bs[0], "0", "host="+jh.Addr.String())
+	if !user.Node().Firewalled() || !js.Firewalled {
+		t.Fatalf("peers behind NATs should be firewalled: go %v js %v", user.Node().Firewalled(), js.Firewalled)
+	}
+	checkConnectBothWays(t, ctx, js, user)
+
+	// Report the path: the Go client's stream goes straight to the JS peer's
+	// NAT (its public address), so it was punched, not relayed.
+	jsKey := mustKeyPair(t, bytes.Repeat([]byte{7}, 32))
+	c, err := user.Connect(ctx, jsKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ra, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	t.Logf("Go->JS path: direct UDX stream to %v (JS peer %v behind NAT %v)", ra, jh.Addr, jh.PublicIP)
+	if ra.Addr() != jh.PublicIP {
+		t.Fatalf("Go client stream goes to %v, not the JS peer's NAT %v", ra, jh.PublicIP)
+	}
+	var info struct {
+		Stats map[string]int `json:"stats"`
+	}
+	js.do(t, map[string]any{"op": "info"}, &info)
+	t.Logf("JS punch stats (fast-mode punches are not counted): %v", info.Stats)
+}
+
+func mustKeyPair(t *testing.T, seed []byte) crypto.KeyPair {
+	t.Helper()
+	kp, err := crypto.KeyPairFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
+}
