@@ -156,6 +156,7 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		return nil, true, err
 	}
 	holepunchable := payload.Holepunch != nil && len(payload.Holepunch.Relays) > 0
+	wait := handshakeTimeout
 	d.log.Debug("hyperdht: handshake done", "relayed", relayed, "server", serverAddr, "client", clientAddr,
 		"serverFirewall", payload.Firewall, "holepunchable", holepunchable, "addresses", payload.Addresses4)
 	switch {
@@ -190,26 +191,20 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 			return nil, true, err
 		}
 		defer func() {
-			// The stream runs on the puncher's socket: close it with the
-			// stream, or now if no stream came.
+			// The stream may run on one of the puncher's sockets: keep
+			// that one until the stream ends.
 			select {
 			case <-rs.connected:
-				p.stop()
-				if !d.goOwned(func() {
-					select {
-					case <-rs.stream.Closed():
-					case <-d.ctx.Done():
-					}
-					p.release()
-				}) {
-					p.release()
-				}
+				d.retirePuncher(p, rs.stream)
 			default:
 				p.release()
 			}
 		}()
+		if p.isPunching() {
+			wait = randomPunchWait
+		}
 	}
-	t := time.NewTimer(handshakeTimeout)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-rs.connected:
@@ -307,8 +302,8 @@ func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip
 		if rf == FirewallUnknown || fw == FirewallUnknown {
 			return p, ErrHolepunchProbeTimeout
 		}
-		if rf >= FirewallRandom || fw >= FirewallRandom {
-			return p, ErrCannotHolepunch
+		if rf >= FirewallRandom && fw >= FirewallRandom {
+			return p, ErrDoubleRandomNAT
 		}
 		d.log.Debug("hyperdht: probe done", "firewall", fw, "remoteFirewall", rf, "peer", pa, "token", token != nil)
 		break
@@ -324,6 +319,12 @@ func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip
 	// Punch round: both sides start punching.
 	p.nat.freeze()
 	fw, addrs := p.nat.state()
+	p.mu.Lock()
+	random := fw >= FirewallRandom || p.remoteFirewall >= FirewallRandom
+	p.mu.Unlock()
+	if random && !d.randomPunchAllowed() {
+		return p, ErrTryLater // no relay to wait on
+	}
 	if _, _, _, err := update(serverAddr, clientRelay, &HolepunchPayload{Firewall: fw, Round: round, Punching: true,
 		Addresses: addrs, Token: sp.token(serverAddr), RemoteToken: token}); err != nil {
 		return p, err

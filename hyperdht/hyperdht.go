@@ -26,6 +26,8 @@ var (
 	ErrAlreadyListening      = errors.New("hyperdht: key pair already listening")
 	ErrNoUDX                 = errors.New("hyperdht: node is not on UDX sockets")
 	ErrHolepunchInvalid      = errors.New("hyperdht: invalid holepunch reply")
+	ErrDoubleRandomNAT       = errors.New("hyperdht: both peers are behind random NATs (needs a relay)")
+	ErrTryLater              = errors.New("hyperdht: a random-NAT punch ran recently, try later")
 	ErrRemoteAborted         = errors.New("hyperdht: remote aborted hole punching")
 	ErrRemoteNotPunching     = errors.New("hyperdht: remote is not punching")
 	ErrHolepunchProbeTimeout = errors.New("hyperdht: hole punching probe found no NAT type")
@@ -71,10 +73,13 @@ type DHT struct {
 	mu       sync.Mutex
 	servers  map[[32]byte]*Server
 	inflight int // goroutines started by goFunc and still running
-	closed   bool
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+
+	randomPunches   int       // random-NAT punches running
+	lastRandomPunch time.Time // when the last one ended
+	closed          bool
+	ctx             context.Context
+	cancel          context.CancelFunc
+	wg              sync.WaitGroup
 }
 
 // route is what a node knows about a server announced to it (or running on
@@ -280,6 +285,33 @@ func (d *DHT) listen(network, address string) (*udx.Socket, error) {
 		return d.lis(d.udx, network, address)
 	}
 	return d.udx.Listen(network, address)
+}
+
+// randomPunchInterval is the least time between two random-NAT punches and
+// randomPunchLimit how many run at once, as in hyperdht.
+const (
+	randomPunchInterval = 20 * time.Second
+	randomPunchLimit    = 1
+)
+
+// randomPunchAllowed reports whether a random-NAT punch may start now.
+func (d *DHT) randomPunchAllowed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.randomPunches < randomPunchLimit && (d.lastRandomPunch.IsZero() || time.Since(d.lastRandomPunch) >= randomPunchInterval)
+}
+
+func (d *DHT) randomPunchStart() {
+	d.mu.Lock()
+	d.randomPunches++
+	d.mu.Unlock()
+}
+
+func (d *DHT) randomPunchEnd() {
+	d.mu.Lock()
+	d.randomPunches--
+	d.lastRandomPunch = time.Now()
+	d.mu.Unlock()
 }
 
 // Hash is BLAKE2b-256, the hash hyperdht derives targets with.

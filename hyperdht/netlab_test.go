@@ -2,6 +2,7 @@ package hyperdht
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,14 +50,27 @@ func labNode(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config) *DHT {
 	return d
 }
 
-// Two peers, each behind its own endpoint-independent NAT, with the DHT on
-// the public segment: the connection is hole punched.
-func TestNetlabHolepunchConsistent(t *testing.T) {
+// Two peers, each behind its own NAT with a firewall, the DHT on the
+// public segment: consistent/consistent and consistent/random pairs (both
+// ways round) are hole punched; random/random fails cleanly (no relay yet).
+func TestNetlabHolepunch(t *testing.T) {
+	ei, rp := netlab.EndpointIndependent, netlab.RandomPort
+	for _, c := range []struct {
+		server, client netlab.NAT
+		err            error
+	}{{ei, ei, nil}, {ei, rp, nil}, {rp, ei, nil}, {rp, rp, ErrDoubleRandomNAT}} {
+		t.Run(fmt.Sprintf("server=%v,client=%v", c.server, c.client), func(t *testing.T) {
+			testNetlabHolepunch(t, c.server, c.client, c.err)
+		})
+	}
+}
+
+func testNetlabHolepunch(t *testing.T, serverNAT, clientNAT netlab.NAT, wantErr error) {
 	lab := netlab.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	pub := lab.Host("pub", netlab.HostConfig{})
-	boot := labNode(t, pub, true, dht.Config{})
+	labNode(t, pub, true, dht.Config{})
 	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
 	for i := 0; i < 4; i++ {
 		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
@@ -65,9 +79,8 @@ func TestNetlabHolepunchConsistent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_ = boot
-	sh := lab.Host("server", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
-	ch := lab.Host("client", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+	sh := lab.Host("server", netlab.HostConfig{NAT: serverNAT, Firewall: true})
+	ch := lab.Host("client", netlab.HostConfig{NAT: clientNAT, Firewall: true})
 	sn := labNode(t, sh, false, dht.Config{Bootstrap: bs})
 	cn := labNode(t, ch, false, dht.Config{Bootstrap: bs})
 	if err := sn.Bootstrapped(ctx); err != nil {
@@ -85,7 +98,15 @@ func TestNetlabHolepunchConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 	echoServer(t, srv)
+	start := time.Now()
 	c, err := cn.Connect(ctx, kp.PublicKey)
+	if wantErr != nil {
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("connect: %v, want %v", err, wantErr)
+		}
+		t.Logf("path: none (%v)", err)
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,5 +119,9 @@ func TestNetlabHolepunchConsistent(t *testing.T) {
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "punched" {
 		t.Fatalf("echo: %q %v", buf, err)
 	}
-	t.Logf("path: client stream to %v (server public %v)", c.RemoteAddr(), sh.PublicIP)
+	ra, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	if ra.Addr() != sh.PublicIP {
+		t.Fatalf("stream goes to %v, not the server's NAT %v", ra, sh.PublicIP)
+	}
+	t.Logf("path: punched, client stream to %v (server behind %v NAT at %v), %v", ra, serverNAT, sh.PublicIP, time.Since(start).Round(time.Millisecond))
 }

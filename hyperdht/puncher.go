@@ -15,8 +15,10 @@ import (
 )
 
 const (
-	holepunchTTL  = 5 // low TTL: opens our own NAT without reaching theirs
-	natMinSamples = 4
+	holepunchTTL     = 5   // low TTL: opens our own NAT without reaching theirs
+	natMinSamples    = 4   // pings that classify a NAT
+	birthdaySockets  = 256 // sockets a random-NAT side opens
+	randomPunchTries = 1750
 )
 
 // securePayload encrypts holepunch payloads with the secret both sides
@@ -197,6 +199,9 @@ type puncher struct {
 	wg     sync.WaitGroup
 
 	mu                 sync.Mutex
+	extra              []*udx.Socket // birthday sockets
+	keep               *udx.Socket   // the socket a stream runs on
+	randomized         bool          // counted in the DHT's random punches
 	remoteFirewall     uint64
 	remoteAddrs        []remoteAddr
 	remoteHolepunching bool
@@ -221,23 +226,24 @@ func (d *DHT) newPuncher(initiator bool, remoteFirewall uint64, onconnect func(*
 		ctx: ctx, cancel: cancel, remoteFirewall: remoteFirewall,
 	}
 	p.wg.Add(2)
-	go p.readLoop()
+	go p.readLoop(sock)
 	go p.sampleLoop()
 	return p, nil
 }
 
-func (p *puncher) readLoop() {
+func (p *puncher) readLoop(sock *udx.Socket) {
 	defer p.wg.Done()
+	conn := dht.UDXConn{Socket: sock}
 	for {
-		dg, err := p.sock.ReadFrom(p.ctx)
+		dg, err := sock.ReadFrom(p.ctx)
 		if err != nil {
 			return
 		}
 		if len(dg.Data) == 1 && dg.Data[0] == 0 {
-			p.onHolepunchMessage(dg.From)
+			p.onHolepunchMessage(sock, dg.From)
 			continue
 		}
-		p.d.node.HandleDatagram(p.conn, dg.Data, dg.From)
+		p.d.node.HandleDatagram(conn, dg.Data, dg.From)
 	}
 }
 
@@ -299,22 +305,24 @@ func (p *puncher) updateRemote(punching bool, firewall uint64, addrs []netip.Add
 	p.remoteFirewall, p.remoteAddrs, p.remoteHolepunching = firewall, out, punching
 }
 
-func (p *puncher) send(addr netip.AddrPort, lowTTL bool) {
+func (p *puncher) send(addr netip.AddrPort, lowTTL bool) { p.sendFrom(p.sock, addr, lowTTL) }
+
+func (p *puncher) sendFrom(sock *udx.Socket, addr netip.AddrPort, lowTTL bool) {
 	var err error
 	if lowTTL {
-		err = p.sock.SendTTL([]byte{0}, addr, holepunchTTL)
+		err = sock.SendTTL([]byte{0}, addr, holepunchTTL)
 	} else {
-		err = p.sock.WriteTo([]byte{0}, addr)
+		err = sock.WriteTo([]byte{0}, addr)
 	}
 	if err != nil {
 		p.d.log.Debug("hyperdht: holepunch send failed", "to", addr, "err", err)
 	}
 }
 
-func (p *puncher) onHolepunchMessage(from netip.AddrPort) {
+func (p *puncher) onHolepunchMessage(sock *udx.Socket, from netip.AddrPort) {
 	p.d.log.Debug("hyperdht: holepunch message", "from", from, "initiator", p.initiator)
 	if !p.initiator {
-		p.send(from, false)
+		p.sendFrom(sock, from, false)
 		return
 	}
 	p.mu.Lock()
@@ -323,29 +331,185 @@ func (p *puncher) onHolepunchMessage(from netip.AddrPort) {
 		return
 	}
 	p.connected, p.punching = true, false
+	p.keep = sock
 	p.mu.Unlock()
-	p.onconnect(p.sock, from)
+	p.unrandomize()
+	p.onconnect(sock, from)
 }
 
-// punch starts punching towards the remote addresses; false if it cannot
-// (only consistent (or open) NATs on both sides are punched).
-func (p *puncher) punch() bool {
-	fw, _ := p.nat.state()
+// keepSocket marks the socket a stream connected on (the server learns it
+// from the stream) so release leaves it open until the stream ends.
+func (p *puncher) keepSocket(sock *udx.Socket) {
+	p.mu.Lock()
+	mine := sock == p.sock
+	for _, s := range p.extra {
+		mine = mine || s == sock
+	}
+	if mine {
+		p.keep = sock
+	}
+	p.mu.Unlock()
+	p.unrandomize()
+}
+
+// retirePuncher ends p once a stream connected: the socket the stream runs
+// on (if it is one of p's) stays open until the stream ends.
+func (d *DHT) retirePuncher(p *puncher, st *udx.Stream) {
+	if sock := st.Socket(); sock != nil {
+		p.keepSocket(sock)
+	}
+	keep := p.releaseExcept()
+	if keep == nil {
+		return
+	}
+	if !d.goOwned(func() {
+		select {
+		case <-st.Closed():
+		case <-d.ctx.Done():
+		}
+		keep.Close()
+	}) {
+		keep.Close()
+	}
+}
+
+func coerceFirewall(fw uint64) uint64 {
+	if fw == FirewallOpen {
+		return FirewallConsistent
+	}
+	return fw
+}
+
+func (p *puncher) randomize() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.randomized {
+		p.randomized = true
+		p.d.randomPunchStart()
+	}
+}
+
+func (p *puncher) unrandomize() {
+	p.mu.Lock()
+	r := p.randomized
+	p.randomized = false
+	p.mu.Unlock()
+	if r {
+		p.d.randomPunchEnd()
+	}
+}
+
+// punch starts punching towards the remote addresses; false if it cannot.
+// Consistent (or open) NATs on both sides probe each other's addresses; a
+// consistent side facing a random NAT sprays random ports of its verified
+// host, while the random side opens many sockets towards the consistent one
+// (the birthday paradox does the rest).
+func (p *puncher) punch() bool {
+	fw, _ := p.nat.state()
+	local := coerceFirewall(fw)
+	p.mu.Lock()
 	if p.destroyed || p.connected || len(p.remoteAddrs) == 0 {
+		p.mu.Unlock()
 		return false
 	}
 	if p.punching {
+		p.mu.Unlock()
 		return true
 	}
-	if fw >= FirewallRandom || p.remoteFirewall >= FirewallRandom {
+	remote := coerceFirewall(p.remoteFirewall)
+	var verified *netip.AddrPort
+	for _, a := range p.remoteAddrs {
+		if a.verified {
+			v := a.addr
+			verified = &v
+			break
+		}
+	}
+	switch {
+	case local == FirewallConsistent && remote == FirewallConsistent:
+		p.punching = true
+		p.wg.Add(1)
+		go p.consistentProbe()
+	case verified == nil:
+		p.mu.Unlock()
+		return false
+	case local == FirewallConsistent && remote >= FirewallRandom:
+		p.punching = true
+		p.wg.Add(1)
+		go p.randomProbes(verified.Addr())
+	case local >= FirewallRandom && remote == FirewallConsistent:
+		p.punching = true
+		p.wg.Add(1)
+		go p.birthday(*verified)
+	default:
+		p.mu.Unlock()
 		return false
 	}
-	p.punching = true
-	p.wg.Add(1)
-	go p.consistentProbe()
+	p.mu.Unlock()
+	if local >= FirewallRandom || remote >= FirewallRandom {
+		p.randomize()
+	}
 	return true
+}
+
+func (p *puncher) isPunching() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.punching
+}
+
+// randomProbes sends to random ports of the random side's host, about 35 s.
+func (p *puncher) randomProbes(host netip.Addr) {
+	defer p.wg.Done()
+	var b [2]byte
+	for tries := 0; tries < randomPunchTries && p.isPunching(); tries++ {
+		rand.Read(b[:])
+		port := 1000 + uint16((uint32(b[0])<<8|uint32(b[1]))%64536)
+		p.send(netip.AddrPortFrom(host, port), false)
+		if !p.sleep(20 * time.Millisecond) {
+			return
+		}
+	}
+}
+
+// birthday opens up to birthdaySockets sockets, each sending a low-TTL
+// punch to the consistent side, then keeps them all punching.
+func (p *puncher) birthday(remote netip.AddrPort) {
+	defer p.wg.Done()
+	host := p.sock.LocalAddr().Addr().String()
+	socks := []*udx.Socket{p.sock}
+	for len(socks) < birthdaySockets && p.isPunching() {
+		sock, err := p.d.listen("udp4", host+":0")
+		if err != nil {
+			break
+		}
+		p.mu.Lock()
+		if p.destroyed {
+			p.mu.Unlock()
+			sock.Close()
+			return
+		}
+		p.extra = append(p.extra, sock)
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go p.readLoop(sock)
+		socks = append(socks, sock)
+		p.sendFrom(sock, remote, true)
+	}
+	if !p.sleep(100 * time.Millisecond) {
+		return
+	}
+	lowTTL := true
+	for tries, i := 0, 0; tries < randomPunchTries && p.isPunching(); tries++ {
+		if i == len(socks) {
+			i, lowTTL = 0, false
+		}
+		p.sendFrom(socks[i], remote, lowTTL)
+		i++
+		if !p.sleep(20 * time.Millisecond) {
+			return
+		}
+	}
 }
 
 func (p *puncher) sleep(d time.Duration) bool {
@@ -390,18 +554,36 @@ func (p *puncher) isConnected() bool {
 	return p.connected
 }
 
-// stop ends punching and sampling. The socket stays open when keep is set
-// (a stream runs on it); release closes it later.
+// stop ends punching and sampling.
 func (p *puncher) stop() {
 	p.mu.Lock()
 	p.destroyed, p.punching = true, false
 	p.mu.Unlock()
+	p.unrandomize()
 }
 
-// release stops everything and closes the socket.
-func (p *puncher) release() {
+// releaseExcept stops everything and closes every socket but the one a
+// stream runs on, which it returns (nil if none).
+func (p *puncher) releaseExcept() *udx.Socket {
 	p.stop()
 	p.cancel()
-	p.sock.Close()
+	p.mu.Lock()
+	keep := p.keep
+	socks := append([]*udx.Socket{p.sock}, p.extra...)
+	p.extra = nil
+	p.mu.Unlock()
+	for _, s := range socks {
+		if s != keep {
+			s.Close()
+		}
+	}
 	p.wg.Wait()
+	return keep
+}
+
+// release stops everything and closes every socket.
+func (p *puncher) release() {
+	if keep := p.releaseExcept(); keep != nil {
+		keep.Close()
+	}
 }

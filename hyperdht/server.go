@@ -18,6 +18,7 @@ const (
 	handshakeTimeout     = 10 * time.Second // a handshake's stream must connect by then
 	handshakeClearWait   = 10 * time.Second // repeated handshakes get the same reply
 	maxPendingHandshakes = 1024             // handshakes remembered per server at a time
+	randomPunchWait      = 40 * time.Second // random-NAT punching runs about 35 s
 	announceInterval     = 5 * time.Minute
 	announceRetry        = 10 * time.Second
 )
@@ -534,9 +535,21 @@ func (s *Server) onHolepunch(req *dht.Request, hp *Holepunch) {
 		}
 	}
 	s.d.log.Debug("hyperdht: server holepunch round", "round", remote.Round, "firewall", fw, "remoteFirewall", remote.Firewall, "punching", remotePunching, "stable", stable)
-	if remotePunching && !p.punch() {
-		abort()
-		return
+	if remotePunching {
+		p.mu.Lock()
+		rf := p.remoteFirewall
+		p.mu.Unlock()
+		if (rf >= FirewallRandom || fw >= FirewallRandom) && !p.isPunching() && !s.d.randomPunchAllowed() {
+			// No relay to fall back on: ask the client to try later.
+			out := sp.sp.encrypt(&HolepunchPayload{Error: ErrCodeTryLater, Round: round})
+			req.Relay((&Holepunch{Mode: ModeFromServer, Payload: out, PeerAddress: &peer}).Encode(), req.From, &dht.ReplyOptions{NoToken: true, NoCloserNodes: true})
+			p.stop()
+			return
+		}
+		if !p.punch() {
+			abort()
+			return
+		}
 	}
 	if fw != FirewallUnknown {
 		p.nat.freeze()
@@ -559,9 +572,17 @@ func (s *Server) onHolepunch(req *dht.Request, hp *Holepunch) {
 func (s *Server) await(rs *rawStream, res noise.Result, sp *serverPunch) {
 	t := time.NewTimer(handshakeTimeout)
 	defer t.Stop()
+	extended := false
+wait:
 	select {
 	case <-rs.connected:
 	case <-t.C:
+		if sp != nil && sp.p.isPunching() && !extended {
+			// Random-NAT punching takes longer; it ends by itself.
+			extended = true
+			t.Reset(randomPunchWait)
+			goto wait
+		}
 		rs.destroy()
 		if sp != nil {
 			s.dropPunch(sp)
@@ -575,22 +596,10 @@ func (s *Server) await(rs *rawStream, res noise.Result, sp *serverPunch) {
 		return
 	}
 	if sp != nil {
-		// The stream may run on the puncher's socket: keep it until the
-		// stream ends.
-		sp.p.stop()
 		s.mu.Lock()
 		delete(s.punches, sp.id)
 		s.mu.Unlock()
-		p := sp.p
-		if !s.d.goOwned(func() {
-			select {
-			case <-rs.stream.Closed():
-			case <-s.d.ctx.Done():
-			}
-			p.release()
-		}) {
-			p.release()
-		}
+		s.d.retirePuncher(sp.p, rs.stream)
 	}
 	c, err := secure(rs.stream, false, res, s.kp.PublicKey)
 	if err != nil {
