@@ -13,7 +13,7 @@ import (
 
 func boolp(b bool) *bool { return &b }
 
-func freeUDPPort(t *testing.T) uint16 {
+func freeUDPPort(t testing.TB) uint16 {
 	t.Helper()
 	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -29,7 +29,10 @@ type testnet struct {
 }
 
 // newTestnet starts a bootstrapper and size persistent nodes on 127.0.0.1.
-func newTestnet(t *testing.T, size int) *testnet {
+func newTestnet(t *testing.T, size int) *testnet { return newTestnetB(t, size) }
+
+// newTestnetB is newTestnet for any test or benchmark.
+func newTestnetB(t testing.TB, size int) *testnet {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -42,7 +45,7 @@ func newTestnet(t *testing.T, size int) *testnet {
 	t.Cleanup(func() { b.Close() })
 	tn := &testnet{boot: []string{fmt.Sprintf("127.0.0.1:%d", port)}, nodes: []*DHT{b}}
 	for i := 0; i < size; i++ {
-		n := tn.add(t, &Config{DHT: dht.Config{Ephemeral: boolp(false), Firewalled: boolp(false), UDX: u}})
+		n := tn.addB(t, &Config{DHT: dht.Config{Ephemeral: boolp(false), Firewalled: boolp(false), UDX: u}})
 		if err := n.Bootstrapped(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +53,9 @@ func newTestnet(t *testing.T, size int) *testnet {
 	return tn
 }
 
-func (tn *testnet) add(t *testing.T, cfg *Config) *DHT {
+func (tn *testnet) add(t *testing.T, cfg *Config) *DHT { return tn.addB(t, cfg) }
+
+func (tn *testnet) addB(t testing.TB, cfg *Config) *DHT {
 	t.Helper()
 	c := *cfg
 	c.DHT.Host = "127.0.0.1"
