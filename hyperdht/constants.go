@@ -9,18 +9,43 @@
 //	d, _ := hyperdht.New(&hyperdht.Config{DHT: dht.Config{Bootstrap: boot}})
 //	defer d.Close()
 //	srv, _ := d.Listen(ctx, keyPair, nil)
-//	conn, _ := srv.Accept(ctx)           // net.Conn
-//	c, _ := d.Connect(ctx, keyPair.PublicKey) // on another node
+//	conn, _ := srv.Accept(ctx)                // net.Conn
+//	c, _ := other.Connect(ctx, keyPair.PublicKey) // on another node
+//
+// # Connecting
+//
+// The client finds the server's relays with FIND_PEER and sends the first
+// Noise IK message (prologue: the PEER_HANDSHAKE namespace) in a
+// PEER_HANDSHAKE through one of them; the server answers with the second,
+// and both payloads carry the UDX stream ids, addresses and NAT kinds. Then:
+//
+//   - the server is reachable, or the handshake reached it without a relay:
+//     the client opens the UDX stream straight to it (and a reachable
+//     client is connected to by the server);
+//   - both are on one host (the relay sees one address for both): each side
+//     opens the stream to the address the relay saw, without punching;
+//   - otherwise the peers punch a hole: probe and punch rounds of encrypted
+//     payloads over PEER_HOLEPUNCH, from a socket of their own whose NAT
+//     mapping they sample. Consistent NATs probe each other's addresses; a
+//     consistent side facing a random NAT sprays random ports while the
+//     random side opens 256 sockets (birthday paradox), at most one such
+//     punch per 20 s as in hyperdht.
+//
+// The stream then carries a secretstream started from the handshake keys.
 //
 // # Differences from hyperdht
 //
-//   - Only the direct paths are implemented: a server or client that is
-//     reachable (not firewalled), a handshake that reached the server
-//     without a relay, and peers on one host. Hole punching rounds
-//     (PEER_HOLEPUNCH) are answered with an abort, and blind relays are not
-//     implemented, so two firewalled peers behind different NATs cannot
-//     connect yet.
-//   - No connection pool, socket pool, suspend/resume or plugins.
+//   - No blind relays: two peers both behind random NATs fail with
+//     ErrDoubleRandomNAT, and a random punch within 20 s of the last one with
+//     ErrTryLater, where hyperdht would pair them through a blind-relay.
+//   - No LAN shortcut by local addresses, no reopening of an unstable
+//     puncher socket, no connection pool, socket pool, reusable sockets,
+//     suspend/resume or plugins.
+//   - A server does not ask a client on the same host to punch (it sends no
+//     holepunch info and opens the stream itself), so a JS client connects
+//     to it directly.
+//   - Junk handshakes are forgotten at once and at most 1024 handshakes per
+//     server and 512 handshake goroutines per node are in flight.
 package hyperdht
 
 import "github.com/warrenp2p/warren/crypto"
