@@ -157,6 +157,7 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	}
 	holepunchable := payload.Holepunch != nil && len(payload.Holepunch.Relays) > 0
 	wait := handshakeTimeout
+	var lan netip.AddrPort
 	d.log.Debug("hyperdht: handshake done", "relayed", relayed, "server", serverAddr, "client", clientAddr,
 		"serverFirewall", payload.Firewall, "holepunchable", holepunchable, "addresses", payload.Addresses4)
 	switch {
@@ -175,11 +176,15 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		rs.connect(sock, to)
 	case c.fw == FirewallOpen:
 		// The server connects to us.
-	case clientAddr.Addr() == serverAddr.Addr():
-		// Same host: the address the relay saw is the server's own socket,
-		// no punching is needed (hyperdht would punch here and, across
-		// processes on one host, can time out).
+	case clientAddr.Addr() == serverAddr.Addr() && serverAddr.Addr().IsLoopback():
+		// Same host over loopback: the address the relay saw is the
+		// server's own socket, no punching is needed.
 		rs.connect(sock, serverAddr)
+	case clientAddr.Addr() == serverAddr.Addr() && c.lanAddress(ctx, payload.Addresses4, serverAddr, &lan):
+		// Behind the same NAT (or on one host behind it): the server's
+		// local address answered a ping. The NAT's public address would
+		// need hairpinning, which many NATs lack.
+		rs.connect(sock, lan)
 	case !holepunchable:
 		return nil, true, ErrCannotHolepunch
 	default:
@@ -345,4 +350,40 @@ func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip
 	d.log.Debug("hyperdht: punching", "server", serverAddr, "remote", p.remoteAddrs)
 	p.mu.Unlock()
 	return p, nil
+}
+
+// lanAddress pings the server's local addresses (those sharing a /24 with
+// ours first) and stores the first that answers in out.
+func (c *connector) lanAddress(ctx context.Context, addrs []netip.AddrPort, relaySeen netip.AddrPort, out *netip.AddrPort) bool {
+	mine := c.d.localAddresses()
+	near := func(a netip.AddrPort) bool {
+		for _, m := range mine {
+			if a.Addr().Is4() && m.Addr().Is4() {
+				x, y := a.Addr().As4(), m.Addr().As4()
+				if x[0] == y[0] && x[1] == y[1] && x[2] == y[2] {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var cands []netip.AddrPort
+	for _, pass := range []bool{true, false} {
+		for _, a := range addrs {
+			if a != relaySeen && a.Port() != 0 && !a.Addr().IsUnspecified() && near(a) == pass {
+				cands = append(cands, a)
+			}
+		}
+	}
+	if len(cands) > 3 {
+		cands = cands[:3]
+	}
+	zero := 0
+	for _, a := range cands {
+		if _, err := c.d.node.Request(ctx, a, dht.CmdPing, nil, &dht.RequestOptions{Internal: true, Retries: &zero, Timeout: 500 * time.Millisecond}); err == nil {
+			*out = a
+			return true
+		}
+	}
+	return false
 }

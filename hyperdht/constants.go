@@ -22,8 +22,11 @@
 //   - the server is reachable, or the handshake reached it without a relay:
 //     the client opens the UDX stream straight to it (and a reachable
 //     client is connected to by the server);
-//   - both are on one host (the relay sees one address for both): each side
-//     opens the stream to the address the relay saw, without punching;
+//   - both are on one host over loopback (the relay sees 127.x for both):
+//     each side opens the stream to the address the relay saw;
+//   - both are behind one NAT (the relay sees one public address): the
+//     client pings the server's local addresses and connects to the first
+//     that answers, since the NAT's public address needs hairpinning;
 //   - otherwise the peers punch a hole: probe and punch rounds of encrypted
 //     payloads over PEER_HOLEPUNCH, from a socket of their own whose NAT
 //     mapping they sample. Consistent NATs probe each other's addresses; a
@@ -38,12 +41,13 @@
 //   - No blind relays: two peers both behind random NATs fail with
 //     ErrDoubleRandomNAT, and a random punch within 20 s of the last one with
 //     ErrTryLater, where hyperdht would pair them through a blind-relay.
-//   - No LAN shortcut by local addresses, no reopening of an unstable
+//   - The LAN shortcut is taken only when the relay sees one public address
+//     for both peers and is not raced with punching; no reopening of an unstable
 //     puncher socket, no connection pool, socket pool, reusable sockets,
 //     suspend/resume or plugins.
-//   - A server does not ask a client on the same host to punch (it sends no
-//     holepunch info and opens the stream itself), so a JS client connects
-//     to it directly.
+//   - A server does not ask a client on the same host over loopback to punch
+//     (it sends no holepunch info and opens the stream itself), so a JS
+//     client connects to it directly.
 //   - Junk handshakes are forgotten at once and at most 1024 handshakes per
 //     server and 512 handshake goroutines per node are in flight.
 package hyperdht

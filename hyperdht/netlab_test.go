@@ -125,3 +125,50 @@ func testNetlabHolepunch(t *testing.T, serverNAT, clientNAT netlab.NAT, wantErr 
 	}
 	t.Logf("path: punched, client stream to %v (server behind %v NAT at %v), %v", ra, serverNAT, sh.PublicIP, time.Since(start).Round(time.Millisecond))
 }
+
+// Two Go peers on one host behind a NAT without hairpinning connect through
+// the server's local address.
+func TestNetlabSameNAT(t *testing.T) {
+	lab := netlab.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pub := lab.Host("pub", netlab.HostConfig{})
+	labNode(t, pub, true, dht.Config{})
+	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
+	for i := 0; i < 4; i++ {
+		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
+		n := labNode(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolp(false), Firewalled: boolp(false)})
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := lab.Host("home", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+	sn := labNode(t, h, false, dht.Config{Bootstrap: bs})
+	cn := labNode(t, h, false, dht.Config{Bootstrap: bs})
+	if err := sn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kp, _ := crypto.NewKeyPair()
+	srv, err := sn.Listen(ctx, kp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	c, err := cn.Connect(ctx, kp.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("lan")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "lan" {
+		t.Fatalf("echo: %q %v", buf, err)
+	}
+	t.Logf("path: client stream to %v (host %v behind NAT %v)", c.RemoteAddr(), h.Addr, h.PublicIP)
+}

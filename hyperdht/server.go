@@ -373,7 +373,10 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	s.mu.Unlock()
 
 	reqSock, _ := udxSocket(req.Conn())
-	sameHost := clientAddr.Addr() == serverAddr.Addr() && reqSock != nil
+	// Peers on one host as the relay sees them through loopback reach each
+	// other at those addresses; behind a shared NAT they do not (no hairpin
+	// NAT), so there the client finds our local address and we punch too.
+	sameHost := clientAddr.Addr() == serverAddr.Addr() && clientAddr.Addr().IsLoopback() && reqSock != nil
 	// A firewalled server reached through a relay by a firewalled peer on
 	// another host punches a hole, from a socket of its own.
 	var sp *serverPunch
@@ -428,7 +431,7 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 			rs.connect(sock, clientAddr)
 		}
 	case sameHost:
-		// Same host (or same NAT): no punching is needed to reach the
+		// Same host over loopback: no punching is needed to reach the
 		// address the relay saw, so open the stream from our side too.
 		rs.connect(reqSock, clientAddr)
 	case sp != nil:

@@ -216,3 +216,30 @@ func mustKeyPair(t *testing.T, seed []byte) crypto.KeyPair {
 	}
 	return kp
 }
+
+// A Go peer and a JS peer on one host behind a NAT without hairpinning:
+// the relay sees both at the NAT's public address, which neither can reach
+// from inside, so they must use the local addresses (or punch). Both ways.
+func TestInteropHyperDHTNetlabSameNAT(t *testing.T) {
+	env := Require(t)
+	lab := netlab.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	pub := lab.Host("pub", netlab.HostConfig{})
+	labHyperDHT(t, pub, true, dht.Config{})
+	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
+	for i := 0; i < 4; i++ {
+		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
+		n := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolPtr(false), Firewalled: boolPtr(false)})
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := lab.Host("home", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+	user := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs})
+	if err := user.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	js := startLabJS(t, env, h, "join", bs[0], "0", "host="+h.Addr.String())
+	checkConnectBothWays(t, ctx, js, user)
+}
