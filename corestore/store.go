@@ -1,0 +1,266 @@
+// Package corestore manages many hypercores under one primary key: the Go
+// counterpart of npm corestore 7.
+//
+// A core is named by a string within a namespace; its key pair is derived
+// from the store's primary key, the namespace and the name exactly as
+// corestore derives it, so the same primary key gives the same cores in Go
+// and in JS. Named cores use the default version 1 manifest (one signer), as
+// corestore does; corestore never makes compat cores.
+//
+// On disk a store is one directory: the primary key file, a lock file that
+// keeps a second process out, and under cores/ one hypercore directory per
+// core named by the hex discovery key.
+//
+// Store.Replicate carries every open core over one protomux stream and opens
+// a stored core when the remote asks for its discovery key.
+package corestore
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/hypercore"
+)
+
+// Errors of the store.
+var (
+	ErrClosed             = errors.New("corestore: store is closed")
+	ErrLocked             = errors.New("corestore: store directory is locked by another process")
+	ErrCorrupt            = errors.New("corestore: corrupt stored record")
+	ErrPrimaryKeyMismatch = errors.New("corestore: another corestore is stored here")
+	ErrPrimaryKey         = errors.New("corestore: primary key must be 32 bytes")
+	ErrNoKey              = errors.New("corestore: get needs a name, key, key pair, manifest or discovery key")
+	ErrNotFound           = errors.New("corestore: no such core stored")
+)
+
+// Options configure Open. The zero value opens (or creates with a random
+// primary key) the store in the directory.
+type Options struct {
+	// PrimaryKey is the 32-byte primary key a new store is created with;
+	// an existing store must hold the same one (ErrPrimaryKeyMismatch).
+	// Every named core's secret key derives from it: handle it as a secret.
+	PrimaryKey []byte
+	// NoSync is passed to every core (hypercore.Options.NoSync).
+	NoSync bool
+}
+
+// GetOptions say which core Get opens. Name, KeyPair and Manifest give a
+// writable core; Key or DiscoveryKey alone a read-only one.
+type GetOptions struct {
+	// Name derives the key pair from the primary key and the store's
+	// namespace.
+	Name string
+	// Key is the core key (checked against the derived one if both given).
+	Key []byte
+	// KeyPair signs the core.
+	KeyPair *crypto.KeyPair
+	// Manifest replaces the default version 1 manifest of the key pair.
+	Manifest *hypercore.Manifest
+	// DiscoveryKey opens a stored core by discovery key only.
+	DiscoveryKey []byte
+	// EncryptionKey turns on block encryption (see hypercore.Options); it
+	// applies when Get is the first to open the core.
+	EncryptionKey []byte
+	// Sparse makes the core download only what is asked for; it applies
+	// when Get is the first to open the core.
+	Sparse bool
+	// NoCreate makes Get fail with ErrNotFound for a core not stored yet.
+	NoCreate bool
+}
+
+// Store is a corestore, or a namespaced view of one (Namespace). Views
+// share storage, open cores and replication streams.
+type Store struct {
+	r  *root
+	ns [32]byte
+}
+
+// root is the state every view of a store shares.
+type root struct {
+	dir    string
+	opts   Options
+	lock   *os.File
+	pk     [32]byte
+	mu     sync.Mutex
+	closed bool
+	cores  map[[32]byte]*hypercore.Core
+	reps   map[*Replication]struct{}
+}
+
+// Open opens the store in dir, creating it if needed. Only one Open of a
+// directory can be live at a time (ErrLocked).
+func Open(dir string, opts *Options) (*Store, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.PrimaryKey != nil && len(o.PrimaryKey) != 32 {
+		return nil, ErrPrimaryKey
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "cores"), 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := lockFile(filepath.Join(dir, "STORE.lock"))
+	if err != nil {
+		return nil, err
+	}
+	pk, err := loadOrCreatePrimaryKey(dir, o.PrimaryKey, func() []byte { return crypto.RandomBytes(32) })
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	r := &root{dir: dir, opts: o, lock: lock, pk: pk, cores: map[[32]byte]*hypercore.Core{}, reps: map[*Replication]struct{}{}}
+	return &Store{r: r}, nil
+}
+
+// PrimaryKey returns a copy of the store's primary key.
+func (s *Store) PrimaryKey() []byte { return append([]byte(nil), s.r.pk[:]...) }
+
+// NamespaceKey returns the 32-byte namespace of this view.
+func (s *Store) NamespaceKey() [32]byte { return s.ns }
+
+// Namespace returns a view of the store whose names live in the namespace
+// name within this view's namespace, as corestore's namespace(name).
+func (s *Store) Namespace(name string) *Store {
+	return &Store{r: s.r, ns: DeriveNamespace(s.ns, name)}
+}
+
+// KeyPair returns the key pair Get gives the core called name in this view.
+func (s *Store) KeyPair(name string) (crypto.KeyPair, error) {
+	return DeriveKeyPair(s.r.pk[:], s.ns, name)
+}
+
+// coreDir is the directory of the core with discovery key dk.
+func (r *root) coreDir(dk [32]byte) string {
+	return filepath.Join(r.dir, "cores", hex.EncodeToString(dk[:]))
+}
+
+// stored reports whether a core with discovery key dk is on disk.
+func (r *root) stored(dk [32]byte) bool {
+	_, err := os.Stat(filepath.Join(r.coreDir(dk), "db"))
+	return err == nil
+}
+
+// resolve turns GetOptions into the discovery key and hypercore options of
+// the core, as corestore's _auth does.
+func (s *Store) resolve(o GetOptions) ([32]byte, hypercore.Options, error) {
+	var dk [32]byte
+	ho := hypercore.Options{
+		EncryptionKey: o.EncryptionKey,
+		Sparse:        o.Sparse,
+		NoSync:        s.r.opts.NoSync,
+		NoCreate:      o.NoCreate,
+	}
+	kp := o.KeyPair
+	if o.Name != "" {
+		k, err := s.KeyPair(o.Name)
+		if err != nil {
+			return dk, ho, err
+		}
+		kp = &k
+	}
+	m := o.Manifest
+	if m == nil && kp != nil {
+		m = hypercore.DefaultManifest(kp.PublicKey)
+	}
+	var key []byte
+	switch {
+	case o.Key != nil:
+		if len(o.Key) != 32 {
+			return dk, ho, fmt.Errorf("corestore: key must be 32 bytes")
+		}
+		key = append([]byte(nil), o.Key...)
+	case m != nil:
+		h := m.Hash()
+		key = h[:]
+	}
+	switch {
+	case key != nil:
+		dk = crypto.DiscoveryKey([32]byte(key))
+	case o.DiscoveryKey != nil:
+		if len(o.DiscoveryKey) != 32 {
+			return dk, ho, fmt.Errorf("corestore: discovery key must be 32 bytes")
+		}
+		dk = [32]byte(o.DiscoveryKey)
+		ho.NoCreate = true
+	default:
+		return dk, ho, ErrNoKey
+	}
+	ho.KeyPair, ho.Key, ho.Manifest = kp, key, m
+	return dk, ho, nil
+}
+
+// Get opens the core o describes, creating it unless o.NoCreate, and returns
+// a new session on it: close the session when done; the store keeps the core
+// open (and replicating) until Store.Close. ctx is checked before the work.
+func (s *Store) Get(ctx context.Context, o GetOptions) (*hypercore.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	dk, ho, err := s.resolve(o)
+	if err != nil {
+		return nil, err
+	}
+	r := s.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	c := r.cores[dk]
+	if c == nil {
+		if ho.NoCreate && !r.stored(dk) {
+			return nil, ErrNotFound
+		}
+		c, err = hypercore.Open(r.coreDir(dk), ho)
+		if err != nil {
+			if errors.Is(err, hypercore.ErrNotFound) {
+				err = ErrNotFound
+			}
+			return nil, err
+		}
+		r.cores[dk] = c
+		for rep := range r.reps {
+			rep.attachLocked(c)
+		}
+	} else if ho.Key != nil && c.Key() != [32]byte(ho.Key) {
+		return nil, hypercore.ErrKeyMismatch
+	}
+	return c.Session()
+}
+
+// Close closes every core, ends the replication streams the store created
+// and releases the directory. On a Namespace view it does the same for the
+// whole store.
+func (s *Store) Close() error {
+	r := s.r
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	reps := make([]*Replication, 0, len(r.reps))
+	for rep := range r.reps {
+		reps = append(reps, rep)
+	}
+	r.mu.Unlock()
+	for _, rep := range reps {
+		rep.Close()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for dk, c := range r.cores {
+		errs = append(errs, c.Close())
+		delete(r.cores, dk)
+	}
+	errs = append(errs, r.lock.Close())
+	return errors.Join(errs...)
+}
