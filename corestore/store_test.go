@@ -269,3 +269,38 @@ func FuzzDecodePrimaryKey(f *testing.F) {
 		}
 	})
 }
+
+// TestVectorsCorestore7 pins keys corestore 7.12.5 derived for primary key
+// 07*32 (interop/js/corestore-keys.js).
+func TestVectorsCorestore7(t *testing.T) {
+	s := openStore(t, t.TempDir(), testPK)
+	for _, v := range []struct {
+		ns        []string
+		name      string
+		pub, key  string
+		namespace string
+	}{
+		{nil, "a", "b37d6317dbbb75b9ca3ca7833b01913cfe39a213e11e019265141d80624f82b4", "604c36703e6640aeca1c57b1bac6ca60fbd7fa041555ae20f499621a747e2ad0", "0000000000000000000000000000000000000000000000000000000000000000"},
+		{[]string{"x", "y"}, "b", "f70b484b4c61d9bb634eae0aa7442ffcc2a59fe2dc6620ed1da85dfccdab438b", "cc46da56e2e32e363b02910b07d11d18498980f54711fbd5e5874b450d781d78", "0b7335ce80f0b3582275b39d56c0ee98968b3dcd52d96ecf1e9abf2d2b2a5b8f"},
+	} {
+		view := s
+		for _, n := range v.ns {
+			view = view.Namespace(n)
+		}
+		if ns := view.NamespaceKey(); fmt.Sprintf("%x", ns) != v.namespace {
+			t.Errorf("%v: namespace %x", v.ns, ns)
+		}
+		c, err := view.Get(context.Background(), GetOptions{Name: v.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kp, _ := view.KeyPair(v.name)
+		if fmt.Sprintf("%x", kp.PublicKey) != v.pub {
+			t.Errorf("%s: public key %x", v.name, kp.PublicKey)
+		}
+		if k := c.Key(); fmt.Sprintf("%x", k) != v.key {
+			t.Errorf("%s: core key %x", v.name, k)
+		}
+		c.Close()
+	}
+}
