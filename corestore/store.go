@@ -37,6 +37,10 @@ var (
 	ErrPrimaryKey         = errors.New("corestore: primary key must be 32 bytes")
 	ErrNoKey              = errors.New("corestore: get needs a name, key, key pair, manifest or discovery key")
 	ErrNotFound           = errors.New("corestore: no such core stored")
+	// ErrEncryptionMismatch is returned by Get with an EncryptionKey for a
+	// core the store already has open without one (for instance opened on
+	// demand for a replication peer): its blocks would read back encrypted.
+	ErrEncryptionMismatch = errors.New("corestore: core is already open without encryption")
 )
 
 // Options configure Open. The zero value opens (or creates with a random
@@ -231,6 +235,8 @@ func (s *Store) Get(ctx context.Context, o GetOptions) (*hypercore.Session, erro
 		}
 	} else if ho.Key != nil && c.Key() != [32]byte(ho.Key) {
 		return nil, hypercore.ErrKeyMismatch
+	} else if ho.EncryptionKey != nil && !c.Info().Encrypted {
+		return nil, ErrEncryptionMismatch
 	}
 	return c.Session()
 }
