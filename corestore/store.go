@@ -270,3 +270,35 @@ func (s *Store) Close() error {
 	errs = append(errs, r.lock.Close())
 	return errors.Join(errs...)
 }
+
+// List returns the discovery keys of every core stored, open or not, in no
+// particular order (corestore's list, without the namespace filter: names
+// are not stored).
+func (s *Store) List() ([][32]byte, error) {
+	entries, err := os.ReadDir(filepath.Join(s.r.dir, "cores"))
+	if err != nil {
+		return nil, err
+	}
+	var out [][32]byte
+	for _, e := range entries {
+		dk, ok := parseCoreDir(e.Name())
+		if ok && e.IsDir() && s.r.stored(dk) {
+			out = append(out, dk)
+		}
+	}
+	return out, nil
+}
+
+// parseCoreDir parses the name of a core directory: the lower-case hex of a
+// discovery key. Anything else under cores/ is ignored.
+func parseCoreDir(name string) ([32]byte, bool) {
+	var dk [32]byte
+	if len(name) != 64 {
+		return dk, false
+	}
+	n, err := hex.Decode(dk[:], []byte(name))
+	if err != nil || n != 32 || hex.EncodeToString(dk[:]) != name {
+		return dk, false
+	}
+	return dk, true
+}

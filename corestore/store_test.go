@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -303,4 +304,54 @@ func TestVectorsCorestore7(t *testing.T) {
 		}
 		c.Close()
 	}
+}
+
+func TestGetByKeyPairAndList(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, t.TempDir(), testPK)
+	kp, _ := s.KeyPair("n")
+	byName, err := s.Get(ctx, GetOptions{Name: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer byName.Close()
+	byKP, err := s.Get(ctx, GetOptions{KeyPair: &kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer byKP.Close()
+	if byKP.Core != byName.Core {
+		t.Fatal("get by key pair opened another core than get by name")
+	}
+	dk := byName.DiscoveryKey()
+	byDK, err := s.Get(ctx, GetOptions{DiscoveryKey: dk[:]})
+	if err != nil || byDK.Core != byName.Core {
+		t.Fatalf("get by discovery key: %v", err)
+	}
+	byDK.Close()
+	other, err := s.Namespace("o").Get(ctx, GetOptions{Name: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	list, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	odk := other.DiscoveryKey()
+	if len(list) != 2 || !((list[0] == dk && list[1] == odk) || (list[0] == odk && list[1] == dk)) {
+		t.Fatalf("list %x", list)
+	}
+}
+
+func FuzzParseCoreDir(f *testing.F) {
+	f.Add(strings.Repeat("ab", 32))
+	f.Add(strings.Repeat("AB", 32))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, name string) {
+		dk, ok := parseCoreDir(name)
+		if ok && fmt.Sprintf("%x", dk) != name {
+			t.Fatalf("%q parsed to %x", name, dk)
+		}
+	})
 }
