@@ -33,6 +33,19 @@ const (
 	bbrExtraAckedWinRTTs = 5
 	bbrExtraAckedMaxMS   = 100
 	minRTTFloorUS        = 1000 // round-trip times below this count as 1 ms, as libudx's ms clock does
+
+	// Loss-bounded inflight (after BBRv2's inflight_hi): a round trip
+	// that loses more than 1/bbrLossThreshDiv of its packets, and at
+	// least bbrLossMinPackets, caps the window below the inflight at
+	// which the losses began. While the cap binds it grows again, by
+	// r/bbrInflightHiGrowDiv of itself in the r-th round trip after the
+	// loss: slowly at first, near the level that overflowed, and then
+	// fast enough to get out of the way of a path that has more room.
+	bbrLossThreshDiv     = 50 // 2%
+	bbrLossMinPackets    = 16
+	bbrInflightHiBeta    = 0.85
+	bbrInflightHiGrowDiv = 256
+	bbrInflightHiMaxStep = 64 // rounds after which the growth rate stops rising
 )
 
 var bbrPacingGains = [bbrCycleLen]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
@@ -67,6 +80,14 @@ type bbrState struct {
 	ackEpochAcked    uint32
 	extraAckedWinRTT int
 	extraAckedWinIdx int
+
+	// loss-bounded inflight
+	inflightHi       uint32 // window cap in packets, 0 = none
+	roundLost0       uint32 // s.lost at the start of the round
+	roundDelivered0  uint32 // s.delivered at the start of the round
+	roundLostMinInfl uint32 // lowest inflight-at-send of a packet lost this round, 0 = none
+	roundHiLimited   bool   // the cap bound the window this round
+	hiRounds         uint32 // round trips since the cap was last lowered
 }
 
 // rateSample is one delivery-rate sample built while processing an ack.
@@ -189,6 +210,10 @@ func (s *Stream) bbrSetCwnd(rs *rateSample, acked uint32, bw, gain float64) {
 			}
 			cwnd = max(cwnd, bbrCwndMinTarget)
 		}
+	}
+	if hi := s.bbr.inflightHi; hi > 0 && cwnd >= hi {
+		cwnd = hi
+		s.bbr.roundHiLimited = true
 	}
 	s.cwnd = cwnd
 	if s.bbr.state == bbrProbeRTT {
@@ -351,8 +376,51 @@ func (s *Stream) bbrUpdateGains() {
 	}
 }
 
+// bbrNoteLost records a packet marked lost for the loss-bounded inflight.
+func (s *Stream) bbrNoteLost(p *outPacket) {
+	if p.transmits > 1 {
+		return // resent in recovery, at whatever inflight that allowed
+	}
+	if m := s.bbr.roundLostMinInfl; m == 0 || p.txInflight < m {
+		s.bbr.roundLostMinInfl = p.txInflight
+	}
+}
+
+// bbrUpdateInflightHi runs at the start of each round trip. A round that
+// lost too much means the bottleneck buffer (typically a receiver's
+// socket buffer at loopback or LAN rates) overflows once more than about
+// the inflight of its first lost packet is outstanding: the window stays
+// below that. Otherwise a cap that bound the window grows, slowly at
+// first.
+func (s *Stream) bbrUpdateInflightHi() {
+	b := &s.bbr
+	if !b.roundStart {
+		return
+	}
+	lost := s.lost - b.roundLost0
+	delivered := s.delivered - b.roundDelivered0
+	if lost >= bbrLossMinPackets && lost*bbrLossThreshDiv > lost+delivered && b.roundLostMinInfl > 0 {
+		// never below one estimated BDP: BBR needs that much in flight
+		hi := max(uint32(float64(b.roundLostMinInfl)*bbrInflightHiBeta), s.bbrBDP(s.maxBW(), 1))
+		if b.inflightHi == 0 || hi < b.inflightHi {
+			b.inflightHi = max(hi, bbrCwndMinTarget)
+		}
+		b.hiRounds = 0
+	} else if b.inflightHi > 0 {
+		b.hiRounds = min(b.hiRounds+1, bbrInflightHiMaxStep)
+		if b.roundHiLimited {
+			step := uint64(b.inflightHi) * uint64(b.hiRounds) / bbrInflightHiGrowDiv
+			b.inflightHi = uint32(min(uint64(b.inflightHi)+max(step, 1), 1<<30))
+		}
+	}
+	b.roundLost0, b.roundDelivered0 = s.lost, s.delivered
+	b.roundLostMinInfl = 0
+	b.roundHiLimited = false
+}
+
 func (s *Stream) bbrMain(rs *rateSample, now int64) {
 	s.bbrUpdateBW(rs)
+	s.bbrUpdateInflightHi()
 	s.bbrUpdateAckAggregation(rs)
 	if s.bbr.state == bbrProbeBW && s.bbrIsNextCyclePhase(rs) {
 		s.bbrAdvanceCycle()

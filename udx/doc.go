@@ -31,7 +31,9 @@
 // 50 SACK ranges. Loss recovery follows libudx: RACK with tail-loss
 // probes, an RTO of max(SRTT+4·RTTVAR, 1 s) with up to six timeouts per
 // packet, and BBR (v1) congestion control with a delivery-rate estimator
-// and pacing. Path MTU probing pads a data packet (through the data
+// and pacing. Unlike libudx, the window is also capped (as BBRv2's
+// inflight_hi) after a round trip that lost more than 2% of its packets:
+// at loopback rates BBR's window outgrows udx-native's socket buffer. Path MTU probing pads a data packet (through the data
 // offset) to 32 bytes above the current MTU, from 1200 up to 1500.
 // Zero-window and keepalive probes are heartbeats.
 //

@@ -91,6 +91,7 @@ type outPacket struct {
 	deliveredTS int64
 	delivered   uint32
 	appLimited  bool
+	txInflight  uint32 // packets in flight, this one included, when last sent
 
 	prev, next *outPacket
 	list       *pktList
@@ -113,6 +114,7 @@ type Stream struct {
 	mu        sync.Mutex
 	post      []func() // run after unlocking
 	tx        []message
+	recycle   []*outPacket // acked packets, pooled after the next flushTx
 	sock      *Socket
 	remoteID  uint32
 	remote    netip.AddrPort
@@ -224,6 +226,10 @@ type Stats struct {
 	RTOs           int
 	PacketsSent    uint64
 	PacketsRecv    uint64
+	// InflightLimit caps the window (packets) after round trips that lost
+	// more than 2% of their packets, typically to a receiver's socket
+	// buffer; 0 means no cap.
+	InflightLimit int
 }
 
 // Stats returns the stream's current transport state.
@@ -243,6 +249,7 @@ func (s *Stream) Stats() Stats {
 		RTOs:           s.rtoCount,
 		PacketsSent:    s.packetsTx,
 		PacketsRecv:    s.packetsRx,
+		InflightLimit:  int(s.bbr.inflightHi),
 	}
 	if s.bbr.minRTT > 0 {
 		st.MinRTT = time.Duration(s.bbr.minRTT) * time.Microsecond
@@ -350,16 +357,20 @@ func (s *Stream) unlockNoFlush() {
 }
 
 func (s *Stream) flushTx() {
-	if len(s.tx) == 0 {
-		return
+	if len(s.tx) > 0 {
+		if s.sock != nil {
+			s.sock.send(s.tx)
+		}
+		for i := range s.tx {
+			s.tx[i] = message{}
+		}
+		s.tx = s.tx[:0]
 	}
-	if s.sock != nil {
-		s.sock.send(s.tx)
+	for i, p := range s.recycle {
+		packetPool.Put(p)
+		s.recycle[i] = nil
 	}
-	for i := range s.tx {
-		s.tx[i] = message{}
-	}
-	s.tx = s.tx[:0]
+	s.recycle = s.recycle[:0]
 }
 
 func (s *Stream) queueTx(b []byte) {
@@ -626,6 +637,7 @@ func (s *Stream) onRTO() {
 				return
 			}
 			s.lost++
+			s.bbrNoteLost(p)
 			p.rtoTimeouts++
 			if p.probe {
 				s.unprobe(p)
@@ -676,6 +688,7 @@ func (s *Stream) rackDetectLoss() int64 {
 			if remaining <= 0 {
 				p.lost = true
 				s.lost++
+				s.bbrNoteLost(p)
 				s.inflight -= p.size()
 				s.inflightQ.remove(p)
 				s.retransmitQ.pushBack(p)
@@ -761,6 +774,7 @@ func (s *Stream) transmit(p *outPacket, retransmit bool) {
 	}
 	s.inflightQ.pushBack(p)
 	s.inflight += p.size()
+	p.txInflight = uint32(s.inflightQ.n)
 	h := s.header(p.flags, p.seq)
 	if p.probe && !retransmit {
 		pad := s.mtuProbeSize - s.overhead() - p.payload
@@ -869,11 +883,31 @@ func (s *Stream) enqueue(b []byte) {
 	}
 	for len(b) > 0 {
 		k := min(mp, len(b))
-		buf := make([]byte, HeaderSize, HeaderSize+mp)
-		buf = append(buf, b[:k]...)
-		s.writeQ = append(s.writeQ, &outPacket{flags: FlagData, buf: buf, payload: k})
+		p := newPacket(HeaderSize + mp)
+		p.flags = FlagData
+		p.buf = append(p.buf, b[:k]...)
+		p.payload = k
+		s.writeQ = append(s.writeQ, p)
 		b = b[k:]
 	}
+}
+
+// Sent packets are recycled: a bulk transfer would otherwise allocate
+// (and collect) a buffer per packet. A packet the peer acknowledged waits
+// in Stream.recycle until the queued sends that may still point at its
+// buffer have gone out (flushTx).
+var packetPool = sync.Pool{New: func() any { return new(outPacket) }}
+
+// newPacket returns a cleared packet whose buf holds room for a header
+// and is at least size bytes long in capacity.
+func newPacket(size int) *outPacket {
+	p := packetPool.Get().(*outPacket)
+	buf := p.buf
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	*p = outPacket{buf: buf[:HeaderSize]}
+	return p
 }
 
 // ---- receiving ----
@@ -1091,7 +1125,9 @@ func (s *Stream) process(p *Packet) {
 	lost := s.lost - lost0
 	armRTOorTLP := ackAdvanced && dataInflight
 	if delivered > 0 {
-		notify(s.writeCh)
+		if s.writeRoom() {
+			notify(s.writeCh) // wake a blocked Write only once it can go on
+		}
 		if s.remoteAcked == s.seq {
 			armRTOorTLP = false
 			endQueued := s.ending && !s.ended
@@ -1228,6 +1264,7 @@ func (s *Stream) ackPacket(seq uint32, sack bool, rs *rateSample) int {
 		s.reorderingSeen = true
 	}
 	s.queuedBytes -= p.payload
+	s.recycle = append(s.recycle, p)
 	if s.ending && !s.ended && s.inflightQ.n == 0 && s.retransmitQ.n == 0 && s.writeHead >= len(s.writeQ) {
 		s.ended = true
 		notify(s.writeCh)
@@ -1520,7 +1557,7 @@ func (s *Stream) Write(b []byte) (int, error) {
 			s.unlock()
 			return total, ErrWriteClosed
 		}
-		if s.queuedBytes > highWatermark+s.sendWindowBytes() {
+		if !s.writeRoom() {
 			dl := s.wdl.wait()
 			s.unlock()
 			select {
@@ -1546,6 +1583,12 @@ func (s *Stream) Write(b []byte) (int, error) {
 	}
 	s.unlock()
 	return total, nil
+}
+
+// writeRoom reports whether Write may queue more: at most libudx's high
+// watermark plus the send window is unacknowledged.
+func (s *Stream) writeRoom() bool {
+	return s.queuedBytes <= highWatermark+s.sendWindowBytes()
 }
 
 // LocalAddr returns the socket's address.
@@ -1667,6 +1710,7 @@ func (s *Stream) ChangeRemote(sock *Socket, remoteID uint32, addr netip.AddrPort
 		close(ch)
 	}
 	s.resetMTU()
+	s.bbr.inflightHi = 0 // a new path has its own buffers
 	return ch, nil
 }
 
