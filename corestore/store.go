@@ -242,8 +242,10 @@ func (s *Store) Get(ctx context.Context, o GetOptions) (*hypercore.Session, erro
 }
 
 // Close closes every core, ends the replication streams the store created
-// and releases the directory. On a Namespace view it does the same for the
-// whole store.
+// (and detaches from muxes given to ReplicateMux) and releases the
+// directory. On a Namespace view it does the same for the whole store.
+// Sessions returned by Get that are still open keep their core's directory
+// open until they are closed.
 func (s *Store) Close() error {
 	r := s.r
 	r.mu.Lock()
