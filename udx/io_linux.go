@@ -20,11 +20,12 @@ import (
 // packets to one address, split by the kernel), when the kernel has them.
 
 const (
-	readBatchLen  = 32
-	groBufSize    = 65535
-	maxGSOSegs    = 64
-	maxGSOBytes   = 65000
-	socketBufSize = 4 << 20
+	readBatchLen    = 32
+	groReadBatchLen = 16
+	groBufSize      = 65535
+	maxGSOSegs      = 64
+	maxGSOBytes     = 65000
+	socketBufSize   = 4 << 20
 )
 
 type mmsgConn struct {
@@ -78,11 +79,13 @@ func newBatchConn(c *net.UDPConn, v6 bool) batchConn {
 	return m
 }
 
-func (m *mmsgConn) readBufSize() int {
+// readBufs is how many read buffers of what size the socket's reader
+// gives readBatch: GRO buffers hold up to 64 KiB each, so fewer of them.
+func (m *mmsgConn) readBufs() (n, size int) {
 	if m.gro {
-		return groBufSize
+		return groReadBatchLen, groBufSize
 	}
-	return maxDatagram
+	return readBatchLen, maxDatagram
 }
 
 func (m *mmsgConn) readBatch(ms []message) (int, error) {

@@ -237,10 +237,10 @@ func (s *Socket) send(ms []message) {
 // readLoop is the socket's one reader goroutine.
 func (s *Socket) readLoop() {
 	defer close(s.done)
-	batch, bufSize := 64, maxDatagram
-	if g, ok := s.conn.(interface{ readBufSize() int }); ok && g.readBufSize() > maxDatagram {
-		// GRO buffers hold up to 64 KiB each: fewer of them
-		batch, bufSize = 16, g.readBufSize()
+	// one datagram per read unless the conn reads batches (recvmmsg)
+	batch, bufSize := 1, maxDatagram
+	if g, ok := s.conn.(interface{ readBufs() (n, size int) }); ok {
+		batch, bufSize = g.readBufs()
 	}
 	ms := make([]message, batch)
 	for i := range ms {
