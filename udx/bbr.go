@@ -400,8 +400,10 @@ func (s *Stream) bbrUpdateInflightHi() {
 	lost := s.lost - b.roundLost0
 	delivered := s.delivered - b.roundDelivered0
 	if lost >= bbrLossMinPackets && lost*bbrLossThreshDiv > lost+delivered && b.roundLostMinInfl > 0 {
-		// never below one estimated BDP: BBR needs that much in flight
-		hi := max(uint32(float64(b.roundLostMinInfl)*bbrInflightHiBeta), s.bbrBDP(s.maxBW(), 1))
+		// never below the window BBR itself keeps (the cwnd gain times
+		// the estimated BDP): this only trims the excess of startup and
+		// of the ack aggregation allowance
+		hi := max(uint32(float64(b.roundLostMinInfl)*bbrInflightHiBeta), s.bbrBDP(s.maxBW(), bbrCwndGain))
 		if b.inflightHi == 0 || hi < b.inflightHi {
 			b.inflightHi = max(hi, bbrCwndMinTarget)
 		}

@@ -64,11 +64,11 @@ func TestInflightHi(t *testing.T) {
 	if s.bbr.inflightHi != hi || s.bbr.hiRounds != 0 {
 		t.Fatalf("cap %d (was %d), rounds %d", s.bbr.inflightHi, hi, s.bbr.hiRounds)
 	}
-	// nor falls below one BDP
+	// nor falls below twice the BDP, BBR's own window
 	s.bbr.minRTT = 20_000              // 20 ms
 	s.bbr.bw.reset(s.bbr.rttCount, 50) // 50 packets/ms: BDP 1000
 	lossRound(s, 900, 100, 200, false)
-	if s.bbr.inflightHi != 1000 {
-		t.Fatalf("cap %d, want the BDP 1000", s.bbr.inflightHi)
+	if s.bbr.inflightHi != 2000 {
+		t.Fatalf("cap %d, want 2 BDP = 2000", s.bbr.inflightHi)
 	}
 }
