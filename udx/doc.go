@@ -43,7 +43,9 @@
 // and ended by Close. It reads a batch of datagrams (recvmmsg, with UDP
 // GRO coalescing on Linux), and for each stream packet locks that stream
 // and runs the receive path (acks, SACKs, loss detection, congestion
-// control, reassembly into the read buffer) inline. Packets the batch
+// control, reassembly into the read buffer) inline. Bare acks in a batch
+// that a later bare ack of the same stream supersedes are skipped
+// (udx-native acks every data packet). Packets the batch
 // triggers, new data released by acks and one ack per stream per batch,
 // are queued and leave in one sendmmsg (with UDP GSO for runs of
 // same-size packets) when the batch is done.

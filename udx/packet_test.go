@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"testing"
 )
 
@@ -152,4 +153,39 @@ func FuzzStreamPackets(f *testing.F) {
 			b = b[n:]
 		}
 	})
+}
+
+func TestSupersededAck(t *testing.T) {
+	from := netip.MustParseAddrPort("127.0.0.1:1000")
+	ack := func(id, seq, ackN uint32, typ uint8) datagram {
+		h := Header{Type: typ, StreamID: id, Window: 1 << 20, Seq: seq, Ack: ackN}
+		return datagram{h.Append(nil), from}
+	}
+	a := ack(7, 100, 50, 0)
+	cases := []struct {
+		name string
+		b    datagram
+		want bool
+	}{
+		{"newer ack", ack(7, 100, 51, 0), true},
+		{"same ack", ack(7, 100, 50, 0), true},
+		{"older ack", ack(7, 100, 49, 0), false},
+		{"older seq", ack(7, 99, 51, 0), false},
+		{"other stream", ack(8, 100, 51, 0), false},
+		{"other sender", datagram{ack(7, 100, 51, 0).b, netip.MustParseAddrPort("127.0.0.1:1001")}, false},
+		{"data packet", datagram{append(ack(7, 100, 51, FlagData).b, 'x'), from}, false},
+		{"end flag", ack(7, 100, 51, FlagEnd), false},
+		{"with SACK", datagram{AppendPacket(nil, Header{Type: FlagSACK, StreamID: 7, Seq: 100, Ack: 51}, []SACK{{53, 54}}, nil), from}, false},
+		{"not UDX", datagram{make([]byte, HeaderSize), from}, false},
+	}
+	for _, c := range cases {
+		if got := supersededAck(a, c.b); got != c.want {
+			t.Errorf("%s: got %v", c.name, got)
+		}
+	}
+	// a SACK-carrying ack is never skipped itself
+	s := datagram{AppendPacket(nil, Header{Type: FlagSACK, StreamID: 7, Seq: 100, Ack: 50}, []SACK{{53, 54}}, nil), from}
+	if supersededAck(s, ack(7, 100, 51, 0)) {
+		t.Error("SACK ack skipped")
+	}
 }

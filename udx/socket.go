@@ -2,6 +2,7 @@ package udx
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -248,6 +249,7 @@ func (s *Socket) readLoop() {
 	}
 	var touched []*Stream
 	var pkt Packet
+	var dgs []datagram
 	for {
 		n, err := s.conn.readBatch(ms)
 		if err != nil {
@@ -256,6 +258,7 @@ func (s *Socket) readLoop() {
 			}
 			continue // e.g. ICMP port unreachable reported on a later read
 		}
+		dgs = dgs[:0]
 		for i := 0; i < n; i++ {
 			m := &ms[i]
 			data := m.buf[:m.n]
@@ -265,12 +268,22 @@ func (s *Socket) readLoop() {
 			}
 			for len(data) > 0 {
 				k := min(seg, len(data))
-				if st := s.dispatch(data[:k], m.addr, &pkt); st != nil && !contains(touched, st) {
-					touched = append(touched, st)
-				}
+				dgs = append(dgs, datagram{data[:k], m.addr})
 				data = data[k:]
 			}
 		}
+		skipped := 0
+		for i, d := range dgs {
+			if i+1 < len(dgs) && supersededAck(d, dgs[i+1]) && s.coalescable(binaryID(d.b)) {
+				skipped++
+				continue
+			}
+			if st := s.dispatch(d.b, d.from, &pkt, skipped); st != nil && !contains(touched, st) {
+				touched = append(touched, st)
+			}
+			skipped = 0
+		}
+		clear(dgs)
 		for i, st := range touched {
 			st.afterBatch()
 			touched[i] = nil
@@ -279,15 +292,50 @@ func (s *Socket) readLoop() {
 	}
 }
 
+type datagram struct {
+	b    []byte
+	from netip.AddrPort
+}
+
+// supersededAck reports whether a is a bare ack (no flags, SACKs or
+// data) that the next datagram b, a bare ack for the same stream from
+// the same sender with a sequence and ack no older, makes redundant.
+// udx-native acks every data packet; a batch of its acks is handled as
+// its newest one (a stretch ack), which saves the sender most of its
+// per-ack work.
+func supersededAck(a, b datagram) bool {
+	if len(a.b) != HeaderSize || len(b.b) != HeaderSize || !IsUDX(a.b) || !IsUDX(b.b) {
+		return false
+	}
+	if a.b[2] != 0 || b.b[2] != 0 || a.b[3] != 0 || b.b[3] != 0 || a.from != b.from {
+		return false
+	}
+	if binaryID(a.b) != binaryID(b.b) {
+		return false
+	}
+	seqA, seqB := binary.LittleEndian.Uint32(a.b[12:]), binary.LittleEndian.Uint32(b.b[12:])
+	ackA, ackB := binary.LittleEndian.Uint32(a.b[16:]), binary.LittleEndian.Uint32(b.b[16:])
+	return seqDiff(seqB, seqA) >= 0 && seqDiff(ackB, ackA) >= 0
+}
+
+// coalescable reports whether acks for stream id may be coalesced: it is
+// a stream of this instance (anything else goes to ReadFrom as it came)
+// that does not relay (relays forward every packet).
+func (s *Socket) coalescable(id uint32) bool {
+	st := s.u.lookup(id)
+	return st != nil && !st.relaying.Load()
+}
+
 // dispatch routes one datagram: a packet of a known stream goes to that
-// stream, anything else to the datagram queue.
-func (s *Socket) dispatch(b []byte, from netip.AddrPort, pkt *Packet) *Stream {
+// stream, anything else to the datagram queue. skipped counts the
+// superseded acks before it, for the stream's statistics.
+func (s *Socket) dispatch(b []byte, from netip.AddrPort, pkt *Packet, skipped int) *Stream {
 	if IsUDX(b) {
 		if st := s.u.lookup(binaryID(b)); st != nil {
 			if err := pkt.Decode(b); err != nil {
 				return nil // malformed stream packet: dropped
 			}
-			if st.receive(s, from, pkt, b) {
+			if st.receive(s, from, pkt, b, skipped) {
 				return st
 			}
 			return nil

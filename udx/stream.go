@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -190,6 +191,7 @@ type Stream struct {
 	remoteChangedCh    chan struct{}
 
 	relayed   bool
+	relaying  atomic.Bool // relayed, for the socket reader without the lock
 	relayTo   *Stream
 	relayFrom map[*Stream]struct{}
 
@@ -914,7 +916,7 @@ func newPacket(size int) *outPacket {
 
 // receive handles one stream packet from the socket reader. It reports
 // whether the stream wants afterBatch.
-func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byte) bool {
+func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byte, skipped int) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -945,6 +947,7 @@ func (s *Stream) receive(sock *Socket, from netip.AddrPort, p *Packet, raw []byt
 		return false
 	}
 	s.inBatch = true
+	s.packetsRx += uint64(skipped)
 	s.process(p)
 	return !s.closed
 }
@@ -1739,6 +1742,7 @@ func (s *Stream) RelayTo(dst *Stream) error {
 	dst.unlock()
 	s.mu.Lock()
 	s.relayed = true
+	s.relaying.Store(true)
 	s.relayTo = dst
 	s.unlock()
 	return nil
