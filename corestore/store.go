@@ -26,6 +26,7 @@ import (
 
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/hypercore"
+	"github.com/warrenp2p/warren/internal/flock"
 )
 
 // Errors of the store.
@@ -110,8 +111,12 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "cores"), 0o700); err != nil {
 		return nil, err
 	}
-	lock, err := lockFile(filepath.Join(dir, "STORE.lock"))
+	lockPath := filepath.Join(dir, "STORE.lock")
+	lock, err := flock.Lock(lockPath)
 	if err != nil {
+		if errors.Is(err, flock.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, lockPath)
+		}
 		return nil, err
 	}
 	pk, err := loadOrCreatePrimaryKey(dir, o.PrimaryKey, func() []byte { return crypto.RandomBytes(32) })

@@ -13,6 +13,7 @@ import (
 
 	"github.com/warrenp2p/warren/compact"
 	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/internal/flock"
 )
 
 // Storage errors.
@@ -105,8 +106,12 @@ func openStore(dir string) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	lock, err := lockFile(filepath.Join(dir, "CORE.lock"))
+	lockPath := filepath.Join(dir, "CORE.lock")
+	lock, err := flock.Lock(lockPath)
 	if err != nil {
+		if errors.Is(err, flock.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, lockPath)
+		}
 		return nil, err
 	}
 	data, err := os.OpenFile(filepath.Join(dir, "blocks"), os.O_RDWR|os.O_CREATE, 0o600)

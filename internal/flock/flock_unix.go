@@ -1,17 +1,17 @@
 //go:build unix
 
-package hypercore
+package flock
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"syscall"
 )
 
-// lockFile takes an exclusive, non-blocking flock on path, which is kept for
-// as long as the returned file is open.
-func lockFile(path string) (*os.File, error) {
+// Lock opens (creating if needed) the file at path and takes an exclusive,
+// non-blocking flock on it, held for as long as the returned file stays
+// open. If another process holds the lock it returns ErrLocked.
+func Lock(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
@@ -19,7 +19,7 @@ func lockFile(path string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+			return nil, ErrLocked
 		}
 		return nil, err
 	}
