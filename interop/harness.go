@@ -120,7 +120,24 @@ type Proc struct {
 func (e *Env) Start(tb testing.TB, script string, args ...string) *Proc {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	cmd := e.Command(ctx, script, args...)
+	return e.StartCmd(tb, e.Command(ctx, script, args...), cancel)
+}
+
+// StartCmd launches a peer from a command built elsewhere, such as one
+// wrapped to run inside a network namespace; it gets the same working
+// directory and NODE_PATH as Command gives. cancel, if not nil, is called
+// when the test ends (pass the cancel of the command's context). The peer
+// is killed when the test ends.
+func (e *Env) StartCmd(tb testing.TB, cmd *exec.Cmd, cancel context.CancelFunc) *Proc {
+	tb.Helper()
+	if cancel == nil {
+		cancel = func() {}
+	}
+	cmd.Dir = e.Dir
+	if cmd.Env == nil {
+		cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(e.Dir, "node_modules"))
+	}
+	name := strings.Join(cmd.Args, " ")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		cancel()
@@ -159,7 +176,7 @@ func (e *Env) Start(tb testing.TB, script string, args ...string) *Proc {
 		}
 		cancel()
 		if s := p.stderr.String(); s != "" {
-			tb.Logf("node %s stderr:\n%s", script, s)
+			tb.Logf("%s stderr:\n%s", name, s)
 		}
 	})
 	return p

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -59,48 +57,7 @@ func startLabJS(t *testing.T, env *Env, h *netlab.Host, args ...string) *jsHyper
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	cmd := h.Command(ctx, env.Node, append([]string{env.Script("hyperdht_peer.js")}, args...)...)
-	cmd.Dir = env.Dir
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(env.Dir, "node_modules"))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	p := &Proc{cmd: cmd, Stdin: stdin, lines: make(chan string, 64), stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-	}()
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = stdin.Close()
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-		cancel()
-		if s := p.stderr.String(); s != "" {
-			t.Logf("node hyperdht_peer.js stderr:\n%s", s)
-		}
-	})
+	p := env.StartCmd(t, cmd, cancel)
 	j := &jsHyperDHT{p: p}
 	if err := json.Unmarshal([]byte(p.Expect(t, "ready ")), j); err != nil {
 		t.Fatal(err)
