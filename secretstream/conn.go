@@ -131,6 +131,8 @@ type Conn struct {
 	remoteID     [32]byte
 	rxKey        [32]byte
 	pendingWrite []byte // handshake bytes to send before the first frame
+	dgOnce       sync.Once
+	dg           *datagramState // unordered messages, set on first use
 
 	readMu    sync.Mutex
 	rb        []byte // rb[:headroom+1] is scratch; data is rb[r:w]

@@ -7,7 +7,7 @@ import (
 // The first two namespaces of hypercore-crypto's
 // namespace("hyperswarm/secret-stream", 3): BLAKE2b-256 of the name, then
 // BLAKE2b-256 of that digest followed by the index byte. (The third, for
-// unordered UDX messages, is not used here.)
+// unordered UDX messages, is in datagram.go.)
 var nsInitiator, nsResponder = namespaces()
 
 func namespaces() (a, b [32]byte) {
