@@ -1,0 +1,222 @@
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/warrenp2p/warren/hyperdht"
+)
+
+// Defaults a client falls back to when the server published no record, as
+// holesail-client.
+const (
+	DefaultHost = "127.0.0.1"
+	DefaultPort = 8989
+)
+
+// ErrKeyPairMismatch means a private key was given to a client whose DHT
+// node does not identify with the key pair derived from it.
+var ErrKeyPairMismatch = errors.New("tunnel: private key needs a DHT node created with the key pair of its seed (Key.KeyPair)")
+
+// Resolve picks the reading of a connection key (from ParseKey) that has a
+// host record on the DHT and returns it with its record. If none has one,
+// it returns the last reading (the public one in Auto mode) and a nil
+// record, as holesail-client connects without a record too.
+func Resolve(ctx context.Context, d *hyperdht.DHT, keys []Key) (Key, *Record, error) {
+	if len(keys) == 0 {
+		return Key{}, nil, ErrEmptyKey
+	}
+	for _, k := range keys {
+		r, err := GetRecord(ctx, d, k.PublicKey)
+		if err == nil {
+			return k, &r, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return Key{}, nil, ctxErr
+		}
+	}
+	return keys[len(keys)-1], nil, nil
+}
+
+// ClientConfig configures Listen.
+type ClientConfig struct {
+	// Key is the server to reach (a reading from ParseKey or Resolve). For a
+	// private key the DHT node must have been created with Key.KeyPair.
+	Key Key
+	// Host and Port are the local address to listen on; "" and 0 mean the
+	// server's record's host and port, else 127.0.0.1:8989, as
+	// holesail-client. Port -1 picks a free port.
+	Host string
+	Port int
+	// Record is the server's host record if already fetched (Resolve).
+	Record *Record
+	// ConnectTimeout bounds each DHT connection to the server; 0 means 60 s.
+	ConnectTimeout time.Duration
+	// Logger receives the client's logs; nil is silent.
+	Logger *slog.Logger
+}
+
+// Client is a local TCP listener whose connections are each forwarded over
+// a new HyperDHT connection to a tunnel server, as holesail-client does.
+type Client struct {
+	d      *hyperdht.DHT
+	cfg    ClientConfig
+	ln     net.Listener
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// Listen opens the local listener and forwards its connections until Close.
+func Listen(ctx context.Context, d *hyperdht.DHT, cfg ClientConfig) (*Client, error) {
+	if len(cfg.Key.PublicKey) != 32 {
+		return nil, ErrInvalidKey
+	}
+	if kp, ok := cfg.Key.KeyPair(); ok && !bytes.Equal(d.KeyPair().PublicKey, kp.PublicKey) {
+		return nil, ErrKeyPairMismatch
+	}
+	host, port := cfg.Host, cfg.Port
+	if cfg.Record != nil {
+		if host == "" {
+			host = cfg.Record.Host
+		}
+		if port == 0 {
+			port = cfg.Record.Port
+		}
+	}
+	if host == "" {
+		host = DefaultHost
+	}
+	switch {
+	case port == 0:
+		port = DefaultPort
+	case port < 0:
+		port = 0
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 60 * time.Second
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{d: d, cfg: cfg, ln: ln, log: log, conns: map[net.Conn]struct{}{}}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Add(1)
+	go c.acceptLoop()
+	return c, nil
+}
+
+// Addr is the local listening address.
+func (c *Client) Addr() net.Addr { return c.ln.Addr() }
+
+// Close stops listening, closes every forwarded connection and waits for
+// the client's goroutines.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	for conn := range c.conns {
+		conn.Close()
+	}
+	c.mu.Unlock()
+	c.cancel()
+	err := c.ln.Close()
+	c.wg.Wait()
+	return err
+}
+
+func (c *Client) track(conn net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.conns[conn] = struct{}{}
+	return true
+}
+
+func (c *Client) untrack(conn net.Conn) {
+	c.mu.Lock()
+	delete(c.conns, conn)
+	c.mu.Unlock()
+}
+
+func (c *Client) acceptLoop() {
+	defer c.wg.Done()
+	var delay time.Duration
+	for {
+		conn, err := c.ln.Accept()
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// Temporary (e.g. EMFILE): back off as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-c.ctx.Done():
+					return
+				}
+			}
+			c.log.Warn("accept failed", "err", err)
+			return
+		}
+		delay = 0
+		if !c.track(conn) {
+			conn.Close()
+			return
+		}
+		c.wg.Add(1)
+		go c.handle(conn)
+	}
+}
+
+func (c *Client) handle(local net.Conn) {
+	defer c.wg.Done()
+	defer c.untrack(local)
+	defer local.Close()
+	from := local.RemoteAddr().String()
+	c.log.Debug("local connection", "from", from)
+	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ConnectTimeout)
+	remote, err := c.d.Connect(ctx, c.cfg.Key.PublicKey)
+	cancel()
+	if err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Warn("cannot connect to the tunnel server", "err", err)
+		}
+		return
+	}
+	if !c.track(remote) {
+		remote.Close()
+		return
+	}
+	defer c.untrack(remote)
+	c.log.Info("connected", "from", from, "to", remote.RemoteAddr())
+	if err := Pipe(local, remote); err != nil && c.ctx.Err() == nil {
+		c.log.Debug("connection ended with an error", "from", from, "err", err)
+	}
+}
