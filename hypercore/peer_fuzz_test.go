@@ -16,8 +16,10 @@ func FuzzPeer(f *testing.F) {
 	f.Add([]byte{0, 3, 0, 0, 9, 0})       // sync
 	f.Add([]byte{1, 6, 9, 1, 0, 2, 0, 0}) // request
 	f.Add(append([]byte{3, 40}, encodeData(&Data{Request: 1, Proof: Proof{Upgrade: &UpgradeProof{Length: 3}}})...))
-	f.Add([]byte{8, 3, 2, 5, 0, 7, 4, 0, 1, 0xff, 0xff}) // range, bitfield-ish
-	f.Add([]byte{7, 7, 0, 1, 0xff, 0xff, 0xff, 0xff})    // bitfield
+	f.Add([]byte{8, 3, 2, 5, 0, 7, 4, 0, 1, 0xff, 0xff})  // range, bitfield-ish
+	f.Add([]byte{7, 7, 0, 1, 0xff, 0xff, 0xff, 0xff})     // bitfield
+	f.Add([]byte{5, 2, 0, 100, 5, 3, 0, 4, 1})            // want, want any
+	f.Add([]byte{2, 1, 1, 9, 6, 4, 101, 99, 104, 111, 1}) // cancel, extension
 	dir := f.TempDir()
 	w, err := Open(dir, Options{})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/warrenp2p/warren/compact"
 	"github.com/warrenp2p/warren/crypto"
@@ -37,30 +38,40 @@ func Capability(initiator bool, key [32]byte, handshakeHash []byte) ([32]byte, e
 }
 
 // Peer replicates a core with one remote over a protomux channel. It
-// downloads every block the remote has and this core lacks (eager), answers
-// the remote's requests and announces appends. Message handlers only queue
-// work; one goroutine owned by the Peer does it and ends when the channel
-// closes.
+// downloads every block the remote has and this core lacks (eager; a
+// sparse core only what Get and Download wait for), answers the remote's
+// requests and announces appends. Several peers of one core share the
+// work: a block is requested from one peer at a time, and the blocks of a
+// peer that goes away or does not answer within the request timeout are
+// requested from the others. Message handlers only queue work; one
+// goroutine owned by the Peer does it and ends when the channel closes.
 type Peer struct {
 	c         *Core
+	r         *replicator
 	ch        *protomux.Channel
 	mSync     *protomux.Message
 	mRequest  *protomux.Message
+	mCancel   *protomux.Message
 	mData     *protomux.Message
 	mNoData   *protomux.Message
+	mWant     *protomux.Message
 	mRange    *protomux.Message
+	mBitfield *protomux.Message
+	mExt      *protomux.Message
 	initiator bool
 	hsHash    []byte
 	// tamper, set by tests only (under mu), corrupts outgoing data
 	// messages to play a malicious peer.
 	tamper func(*Data)
 
-	mu    sync.Mutex
-	queue []func()
-	data  []*Data // data messages, applied in batches
-	wake  chan struct{}
-	err   error
-	done  chan struct{}
+	mu      sync.Mutex
+	queue   []func()
+	data    []*Data // data messages, applied in batches
+	wake    chan struct{}
+	err     error
+	done    chan struct{}
+	timeout time.Duration
+	stats   Stats
 
 	// Worker state.
 	remoteOpened    bool
@@ -69,8 +80,13 @@ type Peer struct {
 	remoteLength    uint64
 	remoteContig    uint64
 	remoteRanges    []Range // what the remote announced beyond remoteContig, newest last
-	inflight        map[uint64]*Request
+	inflight        map[uint64]inflightReq
 	inflightBlock   map[uint64]bool
+	skip            map[uint64]time.Time // blocks that timed out here, until when
+	sentWants       map[uint64]bool      // want batches asked of the remote
+	timeouts        uint64
+	blocks          uint64
+	lastExtRecv     string
 	upgradeInflight bool
 	nextID          uint64
 	cursor          uint64
@@ -79,6 +95,12 @@ type Peer struct {
 	sentFork        uint64
 	sentContig      uint64
 	sentAny         bool
+}
+
+// inflightReq is a request awaiting its answer.
+type inflightReq struct {
+	req  *Request
+	sent time.Time
 }
 
 // Replicate opens the hypercore channel for c on mux. initiator and
@@ -93,9 +115,12 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		hsHash:        append([]byte(nil), handshakeHash...),
 		wake:          make(chan struct{}, 1),
 		done:          make(chan struct{}),
-		inflight:      map[uint64]*Request{},
+		inflight:      map[uint64]inflightReq{},
 		inflightBlock: map[uint64]bool{},
+		skip:          map[uint64]time.Time{},
+		sentWants:     map[uint64]bool{},
 		nextID:        1,
+		timeout:       DefaultRequestTimeout,
 	}
 	dk := c.DiscoveryKey()
 	ch, err := mux.Channel(protomux.ChannelOptions{
@@ -113,7 +138,8 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 	p.mRequest = ch.AddMessage(on(p, func(b []byte) (*Request, error) {
 		return compact.Decode[*Request](RequestCodec, b)
 	}, p.onRequest))
-	ch.AddMessage(nil) // cancel: requests are answered at once
+	// Requests are answered at once, so a cancel has nothing to stop.
+	p.mCancel = ch.AddMessage(on[Cancel](p, decodeCancel, nil))
 	p.mData = ch.AddMessage(func(b []byte) error {
 		d, err := compact.Decode[*Data](DataCodec, b)
 		if err != nil {
@@ -126,18 +152,20 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		return nil
 	})
 	p.mNoData = ch.AddMessage(on(p, decodeNoData, p.onNoData))
-	ch.AddMessage(on[Want](p, decodeWant, nil)) // want
-	ch.AddMessage(on[Want](p, decodeWant, nil)) // unwant
-	ch.AddMessage(on(p, decodeBitfield, p.onBitfield))
+	p.mWant = ch.AddMessage(on(p, decodeWant, p.onWant))
+	ch.AddMessage(on[Want](p, decodeWant, nil)) // unwant: wants are answered at once
+	p.mBitfield = ch.AddMessage(on(p, decodeBitfield, p.onBitfield))
 	p.mRange = ch.AddMessage(on(p, decodeRange, p.onRange))
-	ch.AddMessage(nil) // extension
+	p.mExt = ch.AddMessage(on(p, decodeExtension, p.onExtension))
 	capa, err := Capability(initiator, c.Key(), handshakeHash)
 	if err != nil {
 		ch.Close()
 		return nil, err
 	}
+	p.join()
 	if err := ch.Open(encodeHandshake(Handshake{Seeks: true, Capability: capa})); err != nil {
 		ch.Close()
+		p.leave()
 		return nil, err
 	}
 	go p.run()
@@ -218,6 +246,9 @@ func (p *Peer) onOpen(hs []byte) error {
 
 func (p *Peer) run() {
 	defer close(p.done)
+	defer p.leave()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		// Take the change channel before looking at the core, so a change
 		// made while we work wakes the next wait.
@@ -249,11 +280,25 @@ func (p *Peer) run() {
 		if p.remoteOpened {
 			p.update()
 		}
+		next := p.expire(time.Now())
+		p.publishStats()
+		var due <-chan time.Time
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+			due = timer.C
+		}
 		select {
 		case <-p.ch.Closed():
 			return
 		case <-p.wake:
 		case <-changed:
+		case <-due:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
 		}
 	}
 }
@@ -333,11 +378,15 @@ func (p *Peer) onRequest(r *Request) {
 func (p *Peer) onData(data []*Data) {
 	var proofs []*Proof
 	for _, d := range data {
-		req, ok := p.inflight[d.Request]
+		f, ok := p.inflight[d.Request]
 		if !ok {
 			continue // unsolicited or cancelled: ignore, as JS does
 		}
-		p.done1(req)
+		p.done1(f.req)
+		if f.req.Block != nil {
+			// Stored or rejected below: either way no longer in flight.
+			defer p.r.release(f.req.Block.Index, p, false)
+		}
 		proofs = append(proofs, &d.Proof)
 	}
 	if len(proofs) == 0 {
@@ -345,6 +394,11 @@ func (p *Peer) onData(data []*Data) {
 	}
 	for len(proofs) > 0 {
 		n, err := p.c.ApplyBatch(proofs)
+		for _, pr := range proofs[:n] {
+			if pr.Block != nil {
+				p.blocks++
+			}
+		}
 		proofs = proofs[n:]
 		if err == nil || errors.Is(err, errReorgApplied) {
 			continue
@@ -372,13 +426,14 @@ func (p *Peer) done1(req *Request) {
 }
 
 func (p *Peer) onNoData(m NoData) {
-	req, ok := p.inflight[m.Request]
+	f, ok := p.inflight[m.Request]
 	if !ok {
 		return
 	}
-	p.done1(req)
-	if req.Block != nil {
-		p.addRange(Range{Drop: true, Start: req.Block.Index, Length: 1})
+	p.done1(f.req)
+	if b := f.req.Block; b != nil {
+		p.addRange(Range{Drop: true, Start: b.Index, Length: 1})
+		p.r.release(b.Index, p, true)
 	}
 }
 
@@ -464,7 +519,7 @@ func (p *Peer) remoteHasBlock(i uint64) bool {
 func (p *Peer) send(r *Request) {
 	r.ID = p.nextID
 	p.nextID++
-	p.inflight[r.ID] = r
+	p.inflight[r.ID] = inflightReq{req: r, sent: time.Now()}
 	if r.Block != nil {
 		p.inflightBlock[r.Block.Index] = true
 	}
@@ -503,14 +558,16 @@ func (p *Peer) update() {
 	// Wanted blocks first; then, unless the core is sparse, everything.
 	for _, w := range p.c.wanted() {
 		for i := w.start; i < min(w.end, info.Length) && len(p.inflight) < maxInflight; i++ {
-			if p.inflightBlock[i] || !p.remoteHasBlock(i) || p.c.Has(i) {
+			if p.inflightBlock[i] || p.c.Has(i) {
 				continue
 			}
-			rb, err := p.c.BlockRequest(i)
-			if err != nil {
+			if !p.remoteHasBlock(i) {
+				p.maybeWant(i)
+				continue
+			}
+			if !p.requestBlock(info.Fork, i) {
 				return
 			}
-			p.send(&Request{Fork: info.Fork, Block: rb})
 		}
 	}
 	if p.c.sparse {
@@ -530,12 +587,103 @@ func (p *Peer) update() {
 			continue
 		}
 		if !p.remoteHasBlock(i) {
+			p.maybeWant(i)
 			continue
 		}
-		rb, err := p.c.BlockRequest(i)
-		if err != nil {
+		if !p.requestBlock(info.Fork, i) {
 			return
 		}
-		p.send(&Request{Fork: info.Fork, Block: rb})
 	}
+}
+
+// requestBlock asks the remote for block i unless another peer is fetching
+// it or it timed out here recently; false means stop (no proof possible).
+func (p *Peer) requestBlock(fork, i uint64) bool {
+	if p.skipped(i) || !p.r.claim(i, p) {
+		return true
+	}
+	rb, err := p.c.BlockRequest(i)
+	if err != nil {
+		p.r.release(i, p, false)
+		return false
+	}
+	p.send(&Request{Fork: fork, Block: rb})
+	return true
+}
+
+// wantBatch is the span of blocks one want message asks about (hypercore
+// asks in batches of this many bits).
+const wantBatch = 1 << 21
+
+// maybeWant asks the remote, once per batch, which blocks it holds around
+// block i: its contiguous announcement does not cover i.
+func (p *Peer) maybeWant(i uint64) {
+	if i < p.remoteContig || i >= p.remoteLength {
+		return
+	}
+	b := i / wantBatch
+	if p.sentWants[b] || len(p.sentWants) >= 64 {
+		return
+	}
+	p.sentWants[b] = true
+	p.mWant.Send(encodeWant(Want{Start: b * wantBatch, Length: wantBatch}))
+}
+
+// maxBitfieldReply bounds the words one bitfield message carries.
+const maxBitfieldReply = 1 << 14
+
+// onWant answers a remote's want: a range when our contiguous part covers
+// it, otherwise our bitfield over the wanted span (or, for "any", the
+// first block we hold in it).
+func (p *Peer) onWant(w Want) {
+	info := p.c.Info()
+	contig := info.ContiguousLength
+	if (w.Start < contig && w.Length < contig-w.Start) || info.Length == contig || (w.Any && w.Start < contig) {
+		p.mRange.Send(encodeRange(Range{Start: 0, Length: contig}))
+		return
+	}
+	if w.Start >= info.Length {
+		return
+	}
+	end := w.Start + min(w.Length, info.Length-w.Start, wantBatch)
+	start := w.Start &^ 31
+	p.c.mu.RLock()
+	if p.c.closed {
+		p.c.mu.RUnlock()
+		return
+	}
+	if w.Any {
+		for i := w.Start; i < end && i < p.c.t.length; i++ {
+			if p.c.hasLocked(i) {
+				p.c.mu.RUnlock()
+				p.mRange.Send(encodeRange(Range{Start: i, Length: 1}))
+				return
+			}
+		}
+		p.c.mu.RUnlock()
+		return
+	}
+	var msgs []Bitfield
+	for s := start; s < end; {
+		n := min((end-s+31)/32, maxBitfieldReply)
+		words := make([]uint32, n)
+		for k := range n * 32 {
+			if i := s + k; i < p.c.t.length && p.c.hasLocked(i) {
+				words[k/32] |= 1 << (k % 32)
+			}
+		}
+		msgs = append(msgs, Bitfield{Start: s, Bitfield: words})
+		s += n * 32
+	}
+	p.c.mu.RUnlock()
+	for _, m := range msgs {
+		p.mBitfield.Send(encodeBitfield(m))
+	}
+}
+
+// publishStats copies the worker's counters where Stats reads them.
+func (p *Peer) publishStats() {
+	p.mu.Lock()
+	p.stats = Stats{Blocks: p.blocks, Timeouts: p.timeouts, Inflight: len(p.inflight)}
+	p.mu.Unlock()
 }

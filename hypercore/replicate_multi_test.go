@@ -1,0 +1,338 @@
+package hypercore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/protomux"
+)
+
+// link connects a (initiator) and b over a framed pipe; kill ends the link
+// at once, as a dead connection would.
+type link struct {
+	a, b   *Peer
+	ma, mb *protomux.Mux
+	once   sync.Once
+}
+
+func (l *link) kill() {
+	l.once.Do(func() { l.ma.Close(); l.mb.Close(); <-l.ma.Done(); <-l.mb.Done() })
+}
+
+func connect(t *testing.T, a, b *Core, tamperA func(*Data)) *link {
+	t.Helper()
+	ca, cb := net.Pipe()
+	l := &link{
+		ma: protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true}),
+		mb: protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true}),
+	}
+	t.Cleanup(l.kill)
+	hs := bytes.Repeat([]byte{0xcd}, 64)
+	var err error
+	if l.a, err = a.Replicate(l.ma, true, hs); err != nil {
+		t.Fatal(err)
+	}
+	if l.b, err = b.Replicate(l.mb, false, hs); err != nil {
+		t.Fatal(err)
+	}
+	l.a.mu.Lock()
+	l.a.tamper = tamperA
+	l.a.mu.Unlock()
+	l.ma.Start()
+	l.mb.Start()
+	return l
+}
+
+// seeders returns a writer of n blocks and k readers holding a full copy.
+func seeders(t *testing.T, n, k int) []*Core {
+	t.Helper()
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	out := []*Core{w}
+	for range k {
+		s := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+		l := connect(t, w, s, nil)
+		waitBlocks(t, s, n)
+		l.kill()
+		out = append(out, s)
+	}
+	return out
+}
+
+// TestReplicateSpreadsAcrossPeers: a reader connected to three seeders
+// fetches from all of them and each block once.
+func TestReplicateSpreadsAcrossPeers(t *testing.T) {
+	const n = 1500
+	seeds := seeders(t, n, 2)
+	key := seeds[0].Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	var links []*link
+	for _, s := range seeds {
+		links = append(links, connect(t, s, r, nil))
+	}
+	waitBlocks(t, r, n)
+	verifyAll(t, r)
+	var total uint64
+	served := 0
+	for _, l := range links {
+		st := l.b.Stats()
+		total += st.Blocks
+		if st.Blocks > 0 {
+			served++
+		}
+	}
+	if served < 2 {
+		t.Fatalf("blocks came from %d of 3 peers", served)
+	}
+	if total < n || total > n+n/10 {
+		t.Fatalf("%d blocks received for %d", total, n)
+	}
+	if got := len(r.Peers()); got != 3 {
+		t.Fatalf("Peers() = %d", got)
+	}
+}
+
+// TestReplicatePeerDies: one of two seeders dies mid-download; the reader
+// gets the rest from the other.
+func TestReplicatePeerDies(t *testing.T) {
+	const n = 2000
+	seeds := seeders(t, n, 1)
+	key := seeds[0].Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	l1 := connect(t, seeds[0], r, nil)
+	connect(t, seeds[1], r, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.Get(ctx, n/5, GetOptions{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	l1.kill()
+	waitBlocks(t, r, n)
+	verifyAll(t, r)
+	if len(r.Peers()) != 1 {
+		t.Fatalf("Peers() = %d after one died", len(r.Peers()))
+	}
+}
+
+// stallPeer is a fake remote that announces a full core (from src) but
+// answers nothing; it counts the cancels it receives.
+type stallPeer struct {
+	cancels atomic.Int64
+}
+
+func (sp *stallPeer) run(t *testing.T, src, r *Core) *Peer {
+	t.Helper()
+	ca, cb := net.Pipe()
+	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
+	mb := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
+	t.Cleanup(func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() })
+	hs := bytes.Repeat([]byte{9}, 64)
+	peer, err := r.Replicate(ma, true, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk := r.DiscoveryKey()
+	ch, err := mb.Channel(protomux.ChannelOptions{Protocol: Protocol, ID: dk[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mSync := ch.AddMessage(nil)
+	ch.AddMessage(nil) // request: ignored
+	ch.AddMessage(func([]byte) error { sp.cancels.Add(1); return nil })
+	for range 5 {
+		ch.AddMessage(nil)
+	}
+	mRange := ch.AddMessage(nil)
+	ch.AddMessage(nil)
+	key := r.Key()
+	capa, _ := Capability(false, key, hs)
+	ch.Open(encodeHandshake(Handshake{Capability: capa}))
+	ma.Start()
+	mb.Start()
+	mSync.Send(encodeSync(Sync{Length: src.Length(), CanUpgrade: true, Uploading: true}))
+	mRange.Send(encodeRange(Range{Start: 0, Length: src.Length()}))
+	return peer
+}
+
+// TestReplicateTimeoutRetry: a peer that announces everything and answers
+// nothing has its requests cancelled after the timeout; an honest peer
+// delivers those blocks.
+func TestReplicateTimeoutRetry(t *testing.T) {
+	const n = 1000
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	sp := &stallPeer{}
+	stalled := sp.run(t, w, r)
+	stalled.SetRequestTimeout(300 * time.Millisecond)
+	// The stalled peer is asked for the upgrade first and times out.
+	deadline := time.Now().Add(20 * time.Second)
+	for sp.cancels.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no cancel for the unanswered upgrade")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	connect(t, w, r, nil)
+	waitBlocks(t, r, n)
+	verifyAll(t, r)
+	if st := stalled.Stats(); st.Timeouts == 0 || st.Blocks != 0 {
+		t.Fatalf("stalled peer stats %+v", st)
+	}
+}
+
+// TestReplicateHostileThenHonest: a peer sending a bad signature, a bad
+// Merkle proof or blocks not matching their hashes is dropped, nothing it
+// sent is stored, and the reader completes from an honest peer; the store
+// is then verified from scratch.
+func TestReplicateHostileThenHonest(t *testing.T) {
+	cases := []struct {
+		name   string
+		tamper func(d *Data)
+		// together connects the honest peer at once instead of after the
+		// hostile one was dropped.
+		together bool
+	}{
+		{"signature", func(d *Data) {
+			if d.Upgrade != nil {
+				d.Upgrade.Signature[0] ^= 0x80
+			}
+		}, false},
+		{"proof", func(d *Data) {
+			if d.Upgrade != nil && len(d.Upgrade.Nodes) > 0 {
+				d.Upgrade.Nodes[len(d.Upgrade.Nodes)-1].Hash[3] ^= 1
+			}
+		}, false},
+		{"block-proof", func(d *Data) {
+			if d.Block != nil && len(d.Block.Nodes) > 0 {
+				d.Block.Nodes[0].Hash[0] ^= 1
+			}
+		}, true},
+		{"block", func(d *Data) {
+			if d.Block != nil {
+				d.Block.Value = append([]byte("evil-"), d.Block.Value...)
+			}
+		}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 600
+			seeds := seeders(t, n, 1)
+			key := seeds[0].Key()
+			r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+			bad := connect(t, seeds[1], r, tc.tamper)
+			if tc.together {
+				connect(t, seeds[0], r, nil)
+			}
+			select {
+			case <-bad.b.Done():
+			case <-time.After(20 * time.Second):
+				t.Fatal("hostile peer not dropped")
+			}
+			if err := bad.b.Err(); !errors.Is(err, ErrBadPeer) {
+				t.Fatalf("hostile peer error %v", err)
+			}
+			if st := bad.b.Stats(); st.Blocks != 0 {
+				t.Fatalf("%d blocks stored from the hostile peer", st.Blocks)
+			}
+			if !tc.together {
+				if r.Length() != 0 || r.Manifest() != nil {
+					t.Fatalf("bad upgrade stored: length %d", r.Length())
+				}
+				connect(t, seeds[0], r, nil)
+			}
+			waitBlocks(t, r, n)
+			verifyAll(t, r)
+		})
+	}
+}
+
+// TestReplicateWantBitfield: a sparse seeder holding only a middle range
+// announces nothing contiguous; a reader learns what it holds by a want
+// and its bitfield answer, and fetches exactly that.
+func TestReplicateWantBitfield(t *testing.T) {
+	const n = 500
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	s := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	l := connect(t, w, s, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Download(ctx, 100, 150); err != nil {
+		t.Fatal(err)
+	}
+	l.kill()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	connect(t, s, r, nil)
+	for i := 100; i < 150; i++ {
+		v, err := r.Get(ctx, uint64(i), GetOptions{Wait: true})
+		if err != nil || !bytes.Equal(v, blockData(i)) {
+			t.Fatalf("block %d: %q %v", i, v, err)
+		}
+	}
+	for _, i := range []uint64{0, 99, 150, 499} {
+		if r.Has(i) {
+			t.Fatalf("reader holds block %d the seeder never had", i)
+		}
+	}
+}
+
+// TestReplicateExtension: messages of a registered extension travel both
+// ways; an unregistered name is ignored; Broadcast reaches every peer.
+func TestReplicateExtension(t *testing.T) {
+	seeds := seeders(t, 10, 1)
+	key := seeds[0].Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	got := make(chan string, 16)
+	// Seeders answer each message with "re:" + message.
+	for _, s := range seeds {
+		var ext *Extension
+		ext = s.RegisterExtension("echo", func(p *Peer, msg []byte) {
+			ext.Send(p, append([]byte("re:"), msg...))
+		})
+	}
+	ext := r.RegisterExtension("echo", func(p *Peer, msg []byte) { got <- string(msg) })
+	defer ext.Close()
+	r.RegisterExtension("other", nil)
+	for _, s := range seeds {
+		connect(t, s, r, nil)
+	}
+	waitBlocks(t, r, 10)
+	if n := ext.Broadcast([]byte("hi")); n != 2 {
+		t.Fatalf("broadcast reached %d peers", n)
+	}
+	for range 2 {
+		select {
+		case m := <-got:
+			if m != "re:hi" {
+				t.Fatalf("got %q", m)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no extension answer")
+		}
+	}
+	// An empty name repeats the sender's previous one.
+	p := r.Peers()[0]
+	p.mExt.Send(encodeExtension(ExtensionMessage{Message: []byte("again")}))
+	select {
+	case m := <-got:
+		if m != "re:again" {
+			t.Fatalf("got %q", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no answer to an elided name")
+	}
+	ext.Close()
+	if err := ext.Send(p, []byte("x")); !errors.Is(err, ErrExtensionClosed) {
+		t.Fatalf("send on a closed extension: %v", err)
+	}
+}
