@@ -1,0 +1,195 @@
+package hyperdrive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/corestore"
+	"github.com/warrenp2p/warren/protomux"
+)
+
+// tamperConn rewrites every occurrence of from with to in the messages it
+// sends: a peer that serves forged block data.
+type tamperConn struct {
+	protomux.MessageConn
+	from, to []byte
+	mu       sync.Mutex
+	hits     int
+}
+
+func (c *tamperConn) WriteMessage(p []byte) error {
+	if c.from != nil && bytes.Contains(p, c.from) {
+		c.mu.Lock()
+		c.hits++
+		c.mu.Unlock()
+		p = bytes.ReplaceAll(p, c.from, c.to)
+	}
+	return c.MessageConn.WriteMessage(p)
+}
+
+// replicatePair replicates two stores over an in-memory pipe; tamper, when
+// set, wraps the side of a.
+func replicatePair(t *testing.T, a, b *corestore.Store, tamper *tamperConn) {
+	t.Helper()
+	ca, cb := net.Pipe()
+	var ma protomux.MessageConn = protomux.Framed(ca)
+	if tamper != nil {
+		tamper.MessageConn = ma
+		ma = tamper
+	}
+	hh := bytes.Repeat([]byte{7}, 64)
+	muxA := protomux.New(ma, &protomux.Config{DeferStart: true})
+	muxB := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
+	ra, err := a.ReplicateMux(muxA, true, hh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := b.ReplicateMux(muxB, false, hh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	muxA.Start()
+	muxB.Start()
+	t.Cleanup(func() {
+		ra.Close()
+		rb.Close()
+		muxA.Close()
+		muxB.Close()
+	})
+}
+
+func pattern(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7+i/251) ^ seed
+	}
+	return b
+}
+
+func TestReplicateSparse(t *testing.T) {
+	ctx := testCtx(t)
+	w := newDrive(t)
+	big := pattern(1<<20+123, 1)
+	if err := w.Put(ctx, "/big", big, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Put(ctx, "/small", []byte("small"), &PutOptions{Metadata: []byte(`{"k":"v"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rs := newStore(t)
+	key := w.Key()
+	r, err := Open(ctx, rs, key[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	replicatePair(t, w.root.store, rs, nil)
+	if err := r.WaitVersion(ctx, w.Version()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Get(ctx, "/small")
+	if err != nil || string(got) != "small" {
+		t.Fatalf("small: %q %v", got, err)
+	}
+	// A range in the middle of the big file fetches only its blocks.
+	rd, err := r.NewReader(ctx, "/big", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1000)
+	if _, err := rd.ReadAt(buf, 600000); err != nil {
+		t.Fatal(err)
+	}
+	rd.Close()
+	if !bytes.Equal(buf, big[600000:601000]) {
+		t.Fatal("range content")
+	}
+	b, _ := r.Blobs(ctx)
+	held := 0
+	for i := uint64(0); i < b.Core().Length(); i++ {
+		if b.Core().Has(i) {
+			held++
+		}
+	}
+	if held > 4 {
+		t.Fatalf("range read stored %d of %d blob blocks", held, b.Core().Length())
+	}
+	// Download then everything is local.
+	if err := r.Download(ctx, "/"); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(0); i < b.Core().Length(); i++ {
+		if !b.Core().Has(i) {
+			t.Fatalf("block %d missing after Download", i)
+		}
+	}
+	got, err = r.Get(ctx, "/big")
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("big: %v", err)
+	}
+}
+
+// TestForgedBlockNeverReachesDisk: the writer's side of the stream forges
+// one blob block in transit. Hypercore rejects the block, the read fails
+// and the mirror into a local folder writes nothing, not even a temporary
+// file.
+func TestForgedBlockNeverReachesDisk(t *testing.T) {
+	ctx := testCtx(t)
+	w := newDrive(t)
+	data := pattern(300<<10, 3)
+	marker := []byte("::genuine-block-marker::")
+	copy(data[150<<10:], marker) // inside block 2
+	if err := w.Put(ctx, "/victim.bin", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	rs := newStore(t)
+	key := w.Key()
+	r, err := Open(ctx, rs, key[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tc := &tamperConn{from: marker, to: []byte("::forged!!-block-marker::")[:len(marker)]}
+	replicatePair(t, w.root.store, rs, tc)
+	if err := r.WaitVersion(ctx, w.Version()); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	ld, _ := NewLocalDir(dir)
+	short, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = Mirror(short, r, ld, nil)
+	if err == nil {
+		t.Fatal("mirror of a forged block succeeded")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Logf("mirror error: %v", err)
+	}
+	tc.mu.Lock()
+	hits := tc.hits
+	tc.mu.Unlock()
+	if hits == 0 {
+		t.Fatal("the forged block was never sent")
+	}
+	b, _ := r.Blobs(ctx)
+	if b.Core().Has(2) {
+		t.Fatal("forged block stored")
+	}
+	var files []string
+	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Fatalf("files on disk after a failed mirror: %q", files)
+	}
+}
