@@ -19,6 +19,17 @@ import (
 // them (PEER_HANDSHAKE), then opens a UDX stream directly to the server and
 // returns the secretstream over it.
 func (d *DHT) Connect(ctx context.Context, publicKey ed25519.PublicKey) (net.Conn, error) {
+	return d.ConnectWith(ctx, publicKey, nil)
+}
+
+// ConnectWith is Connect with options: a blind relay to fall back on when
+// the peers cannot reach each other without hole punching, and no local
+// shortcuts. opts may be nil.
+func (d *DHT) ConnectWith(ctx context.Context, publicKey ed25519.PublicKey, opts *ConnectOptions) (net.Conn, error) {
+	var o ConnectOptions
+	if opts != nil {
+		o = *opts
+	}
 	if len(publicKey) != 32 {
 		return nil, errors.New("hyperdht: public key must be 32 bytes")
 	}
@@ -27,7 +38,8 @@ func (d *DHT) Connect(ctx context.Context, publicKey ed25519.PublicKey) (net.Con
 	if err != nil {
 		return nil, err
 	}
-	c := &connector{d: d, rs: rs, target: target, remote: publicKey}
+	c := &connector{d: d, rs: rs, target: target, remote: publicKey, noLocal: o.NoLocalConnection,
+		relay: newRelayPlan(pickRelay(o.RelayThrough, d.relayThrough))}
 	conn, err := c.run(ctx)
 	if err != nil {
 		rs.destroy()
@@ -44,6 +56,10 @@ type connector struct {
 	hs     *noise.Handshake
 	msg    []byte
 	fw     uint64
+
+	noLocal bool
+	relay   *relayPlan // our own relay choice, nil for none
+	path    string     // how the connection was made, for logs
 }
 
 func (c *connector) run(ctx context.Context) (net.Conn, error) {
@@ -60,7 +76,7 @@ func (c *connector) run(ctx context.Context) (net.Conn, error) {
 	}
 	addrs = append(addrs, d.localAddresses()...)
 	p := &NoisePayload{Version: 1, Firewall: c.fw, Addresses4: addrs, SecretStream: true,
-		UDX: &UDXInfo{Version: 1, ID: uint64(c.rs.stream.ID())}}
+		UDX: &UDXInfo{Version: 1, ID: uint64(c.rs.stream.ID())}, RelayThrough: c.relay.info()}
 	if c.msg, err = hs.WriteMessage(p.Encode()); err != nil {
 		return nil, err
 	}
@@ -157,6 +173,8 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	}
 	holepunchable := payload.Holepunch != nil && len(payload.Holepunch.Relays) > 0
 	wait := handshakeTimeout
+	relay := plan(false, c.relay, payload.RelayThrough)
+	var relayErr chan error
 	var lan netip.AddrPort
 	d.log.Debug("hyperdht: handshake done", "relayed", relayed, "server", serverAddr, "client", clientAddr,
 		"serverFirewall", payload.Firewall, "holepunchable", holepunchable, "addresses", payload.Addresses4)
@@ -165,7 +183,7 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		rs.connect(earlySock, earlyAddr)
 	case !relayed:
 		rs.connect(sock, addr)
-	case payload.Firewall == FirewallOpen || !holepunchable:
+	case payload.Firewall == FirewallOpen || (!holepunchable && relay == nil):
 		to := serverAddr
 		for _, a := range payload.Addresses4 {
 			if !isBogon(a.Addr()) {
@@ -176,15 +194,26 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		rs.connect(sock, to)
 	case c.fw == FirewallOpen:
 		// The server connects to us.
-	case clientAddr.Addr() == serverAddr.Addr() && serverAddr.Addr().IsLoopback():
+	case !c.noLocal && clientAddr.Addr() == serverAddr.Addr() && serverAddr.Addr().IsLoopback():
 		// Same host over loopback: the address the relay saw is the
 		// server's own socket, no punching is needed.
 		rs.connect(sock, serverAddr)
-	case clientAddr.Addr() == serverAddr.Addr() && c.lanAddress(ctx, payload.Addresses4, serverAddr, &lan):
+	case !c.noLocal && clientAddr.Addr() == serverAddr.Addr() && c.lanAddress(ctx, payload.Addresses4, serverAddr, &lan):
 		// Behind the same NAT (or on one host behind it): the server's
 		// local address answered a ping. The NAT's public address would
 		// need hairpinning, which many NATs lack.
 		rs.connect(sock, lan)
+	case relay != nil:
+		// Hole punching would be needed and a blind relay is named: pair
+		// through it instead (both sides stay on the relay; see the
+		// package doc).
+		d.log.Debug("hyperdht: connecting through blind relay", "relay", relay.publicKey, "initiator", relay.initiator)
+		relayErr = make(chan error, 1)
+		if !d.goOwned(func() { relayErr <- d.pairThroughRelay(ctx, rs, relay) }) {
+			return nil, true, ErrClosed
+		}
+		wait = relayWait + handshakeTimeout
+		c.path = "relay"
 	case !holepunchable:
 		return nil, true, ErrCannotHolepunch
 	default:
@@ -213,11 +242,19 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	defer t.Stop()
 	select {
 	case <-rs.connected:
+	case err := <-relayErr:
+		if err != nil {
+			return nil, true, err
+		}
 	case <-t.C:
 		return nil, true, ErrConnectFailed
 	case <-ctx.Done():
 		return nil, true, ctx.Err()
 	}
+	if c.path == "" {
+		c.path = "direct"
+	}
+	d.log.Debug("hyperdht: connected", "path", c.path, "remote", rs.stream.RemoteAddrPort())
 	conn, err := secure(rs.stream, true, result, d.kp.PublicKey)
 	return conn, true, err
 }

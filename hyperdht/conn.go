@@ -24,6 +24,8 @@ type rawStream struct {
 	earlyAddr netip.AddrPort
 	done      bool
 	connected chan struct{}
+	relaySock *udx.Socket    // the connection to a blind relay, whose
+	relayAddr netip.AddrPort // packets are not the peer's
 }
 
 func (d *DHT) newRawStream() (*rawStream, error) {
@@ -38,6 +40,10 @@ func (d *DHT) newRawStream() (*rawStream, error) {
 
 func (rs *rawStream) firewall(_ *udx.Stream, sock *udx.Socket, from netip.AddrPort) bool {
 	rs.mu.Lock()
+	if rs.relaySock == sock && rs.relayAddr == from {
+		rs.mu.Unlock()
+		return false // relay traffic before our pairing finished
+	}
 	if !rs.known {
 		if rs.early == nil {
 			rs.early, rs.earlyAddr = sock, from
@@ -74,6 +80,39 @@ func (rs *rawStream) connect(sock *udx.Socket, addr netip.AddrPort) bool {
 	}
 	close(rs.connected)
 	return true
+}
+
+// setRelay names the socket and address of the blind relay being paired
+// through.
+func (rs *rawStream) setRelay(sock *udx.Socket, addr netip.AddrPort) {
+	rs.mu.Lock()
+	rs.relaySock, rs.relayAddr = sock, addr
+	rs.mu.Unlock()
+}
+
+// connectTo connects the stream once to remote stream id at addr (a blind
+// relay's stream); it reports whether this call won.
+func (rs *rawStream) connectTo(sock *udx.Socket, id uint32, addr netip.AddrPort) bool {
+	rs.mu.Lock()
+	if rs.done {
+		rs.mu.Unlock()
+		return false
+	}
+	rs.done = true
+	rs.mu.Unlock()
+	if err := rs.stream.Connect(sock, id, addr); err != nil {
+		rs.stream.Destroy()
+		return false
+	}
+	close(rs.connected)
+	return true
+}
+
+// isDone reports whether the stream was connected or destroyed.
+func (rs *rawStream) isDone() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.done
 }
 
 func (rs *rawStream) destroy() {

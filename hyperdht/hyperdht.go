@@ -2,6 +2,7 @@ package hyperdht
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -53,6 +54,14 @@ type Config struct {
 	KeyPair *crypto.KeyPair
 	// Logger receives debug logs; nil is silent.
 	Logger *slog.Logger
+	// RelayThrough picks the blind relay (by public key) that Connect
+	// and Listen pair through with peers they cannot reach without hole
+	// punching, as hyperdht's relayThrough; it may return nil for none.
+	// Nil means no relay of our own (a peer may still name one).
+	RelayThrough func() ed25519.PublicKey
+	// BlindRelay makes the node a blind relay for others under KeyPair's
+	// public key once it has bootstrapped (see ServeBlindRelay).
+	BlindRelay bool
 }
 
 // DHT is a HyperDHT node: a dht.Node that stores records, relays
@@ -63,6 +72,8 @@ type DHT struct {
 	kp   crypto.KeyPair
 	lis  func(u *udx.UDX, network, address string) (*udx.Socket, error)
 	log  *slog.Logger
+
+	relayThrough func() ed25519.PublicKey
 
 	routes     *cache[[32]byte, *route]
 	records    *records
@@ -155,6 +166,8 @@ func newDHT(cfg *Config, mk func(*dht.Config) (*dht.Node, error)) (*DHT, error) 
 		servers:    map[[32]byte]*Server{},
 		ctx:        ctx,
 		cancel:     cancel,
+
+		relayThrough: cfg.RelayThrough,
 	}
 	n.Handle(CmdPeerHandshake, d.onPeerHandshake)
 	n.Handle(CmdPeerHolepunch, d.onPeerHolepunch)
@@ -166,6 +179,16 @@ func newDHT(cfg *Config, mk func(*dht.Config) (*dht.Node, error)) (*DHT, error) 
 	n.Handle(CmdMutableGet, d.persistent(d.onMutableGet))
 	n.Handle(CmdImmutablePut, d.persistent(d.onImmutablePut))
 	n.Handle(CmdImmutableGet, d.persistent(d.onImmutableGet))
+	if cfg.BlindRelay {
+		d.goOwned(func() {
+			if err := d.Bootstrapped(d.ctx); err != nil {
+				return
+			}
+			if _, err := d.ServeBlindRelay(d.ctx, d.kp); err != nil {
+				d.log.Debug("hyperdht: cannot serve as blind relay", "err", err)
+			}
+		})
+	}
 	return d, nil
 }
 

@@ -3,6 +3,7 @@ package hyperdht
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -36,6 +37,9 @@ type Server struct {
 	firewall Firewall
 	conns    chan net.Conn
 
+	relayThrough func() ed25519.PublicKey
+	noLocal      bool
+
 	mu             sync.Mutex
 	closed         bool
 	connects       map[string]*pendingHandshake
@@ -60,10 +64,22 @@ type pendingHandshake struct {
 // closest to its hash (refreshed every few minutes) and answers handshakes.
 // firewall may be nil to accept everyone.
 func (d *DHT) Listen(ctx context.Context, kp crypto.KeyPair, firewall Firewall) (*Server, error) {
+	return d.ListenWith(ctx, kp, &ListenOptions{Firewall: firewall})
+}
+
+// ListenWith is Listen with options: a blind relay to pair through with
+// clients that cannot reach the server without hole punching, and no
+// local shortcut. opts may be nil.
+func (d *DHT) ListenWith(ctx context.Context, kp crypto.KeyPair, opts *ListenOptions) (*Server, error) {
+	var o ListenOptions
+	if opts != nil {
+		o = *opts
+	}
 	target := crypto.Hash(kp.PublicKey)
 	sctx, cancel := context.WithCancel(d.ctx)
 	s := &Server{
-		d: d, kp: kp, target: target, firewall: firewall,
+		d: d, kp: kp, target: target, firewall: o.Firewall,
+		relayThrough: o.RelayThrough, noLocal: o.NoLocalConnection,
 		conns:    make(chan net.Conn, 64),
 		connects: map[string]*pendingHandshake{},
 		punches:  map[uint64]*serverPunch{},
@@ -360,7 +376,8 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	if ourRemote.IsValid() {
 		fw = FirewallOpen
 	}
-	reply := &NoisePayload{Version: 1, Error: code, Firewall: fw, Addresses4: addrs, SecretStream: true}
+	own := newRelayPlan(pickRelay(s.relayThrough, d.relayThrough))
+	reply := &NoisePayload{Version: 1, Error: code, Firewall: fw, Addresses4: addrs, SecretStream: true, RelayThrough: own.info()}
 	reply.UDX = &UDXInfo{Version: 1}
 	if rs != nil {
 		reply.UDX.ID = uint64(rs.stream.ID())
@@ -376,11 +393,27 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	// Peers on one host as the relay sees them through loopback reach each
 	// other at those addresses; behind a shared NAT they do not (no hairpin
 	// NAT), so there the client finds our local address and we punch too.
-	sameHost := clientAddr.Addr() == serverAddr.Addr() && clientAddr.Addr().IsLoopback() && reqSock != nil
+	sameHost := !s.noLocal && clientAddr.Addr() == serverAddr.Addr() && clientAddr.Addr().IsLoopback() && reqSock != nil
+	// A client we could only reach by punching pairs with us through a
+	// blind relay instead when either side names one. The holepunch info
+	// still goes out (hyperdht clients connect straight to our address
+	// without it), but the rounds are answered with an abort.
+	var relay *relayPlan
+	if rp := plan(true, own, remote.RelayThrough); rp != nil && rs != nil && !direct && remote.Firewall != FirewallOpen && !sameHost && !ourRemote.IsValid() {
+		relay = rp
+	}
 	// A firewalled server reached through a relay by a firewalled peer on
 	// another host punches a hole, from a socket of its own.
 	var sp *serverPunch
-	if rs != nil && !direct && remote.Firewall != FirewallOpen && !sameHost && !ourRemote.IsValid() && len(relays) > 0 {
+	if relay != nil && len(relays) > 0 {
+		sp = &serverPunch{rs: rs}
+		s.mu.Lock()
+		s.nextPunch++
+		sp.id = s.nextPunch
+		s.punches[sp.id] = sp
+		s.mu.Unlock()
+		reply.Holepunch = &HolepunchInfo{ID: sp.id, Relays: relays}
+	} else if rs != nil && !direct && remote.Firewall != FirewallOpen && !sameHost && !ourRemote.IsValid() && len(relays) > 0 {
 		p, err := d.newPuncher(false, remote.Firewall, nil)
 		if err == nil {
 			sp = &serverPunch{p: p, rs: rs}
@@ -417,8 +450,17 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	}
 
 	// Hand the connection over once the stream connects, or give up.
-	if !d.goOwned(func() { s.await(rs, res, sp) }) {
+	if !d.goOwned(func() { s.await(rs, res, sp, relay != nil) }) {
 		return fail()
+	}
+	if relay != nil {
+		d.log.Debug("hyperdht: server pairing through blind relay", "relay", relay.publicKey, "initiator", relay.initiator)
+		d.goOwned(func() {
+			if err := d.pairThroughRelay(s.ctx, rs, relay); err != nil && !errors.Is(err, ErrRelayLost) {
+				d.log.Debug("hyperdht: blind relay pairing failed", "err", err)
+				rs.destroy()
+			}
+		})
 	}
 
 	switch {
@@ -434,7 +476,7 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 		// Same host over loopback: no punching is needed to reach the
 		// address the relay saw, so open the stream from our side too.
 		rs.connect(reqSock, clientAddr)
-	case sp != nil:
+	case sp != nil && sp.p != nil:
 		// The reply leaves from the puncher's socket so the client's relay
 		// learns the address our NAT gives that socket.
 		return msg, sp.p.conn
@@ -458,7 +500,9 @@ func (s *Server) dropPunch(sp *serverPunch) {
 		delete(s.punches, sp.id)
 	}
 	s.mu.Unlock()
-	sp.p.release()
+	if sp.p != nil {
+		sp.p.release()
+	}
 }
 
 func (s *Server) isRelay(a netip.AddrPort) bool {
@@ -487,6 +531,12 @@ func (s *Server) onHolepunch(req *dht.Request, hp *Holepunch) {
 	}
 	p := sp.p
 	peer := *hp.PeerAddress
+	if p == nil {
+		// Pairing through a blind relay: no punching.
+		out := sp.sp.encrypt(&HolepunchPayload{Error: ErrCodeAborted, Round: remote.Round})
+		req.Relay((&Holepunch{Mode: ModeFromServer, Payload: out, PeerAddress: &peer}).Encode(), req.From, &dht.ReplyOptions{NoToken: true, NoCloserNodes: true})
+		return
+	}
 	abort := func() {
 		sp.mu.Lock()
 		round := sp.round
@@ -572,15 +622,19 @@ func (s *Server) onHolepunch(req *dht.Request, hp *Holepunch) {
 		&dht.ReplyOptions{NoToken: true, NoCloserNodes: true, Conn: p.conn})
 }
 
-func (s *Server) await(rs *rawStream, res noise.Result, sp *serverPunch) {
-	t := time.NewTimer(handshakeTimeout)
+func (s *Server) await(rs *rawStream, res noise.Result, sp *serverPunch, relayed bool) {
+	wait := handshakeTimeout
+	if relayed {
+		wait += relayWait
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	extended := false
 wait:
 	select {
 	case <-rs.connected:
 	case <-t.C:
-		if sp != nil && sp.p.isPunching() && !extended {
+		if sp != nil && sp.p != nil && sp.p.isPunching() && !extended {
 			// Random-NAT punching takes longer; it ends by itself.
 			extended = true
 			t.Reset(randomPunchWait)
@@ -602,7 +656,9 @@ wait:
 		s.mu.Lock()
 		delete(s.punches, sp.id)
 		s.mu.Unlock()
-		s.d.retirePuncher(sp.p, rs.stream)
+		if sp.p != nil {
+			s.d.retirePuncher(sp.p, rs.stream)
+		}
 	}
 	c, err := secure(rs.stream, false, res, s.kp.PublicKey)
 	if err != nil {
