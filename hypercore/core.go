@@ -4,8 +4,10 @@
 // core key can verify every block it receives, one proof at a time.
 //
 // A Core lives in one data directory backed by pebble. Appends and truncates
-// are single synced batches: a crash loses at most the write that had not
-// returned yet, never the consistency of the core.
+// are single atomic batches, in the kernel before they return: a killed
+// process loses at most the write that had not returned yet, never the
+// consistency of the core. Options.Sync adds an fsync to every write for
+// durability across power loss.
 //
 // Proofs (Core.Proof, Core.Apply) and their wire codecs (DataCodec,
 // RequestCodec) are byte-compatible with hypercore 11, and so are keys,
@@ -72,11 +74,19 @@ type Options struct {
 	// Sparse makes replication download only the blocks asked for (Get
 	// with Wait, Download) instead of every block peers have.
 	Sparse bool
-	// NoSync skips the fsync of block data (the index records stay synced).
-	// A killed process still loses nothing that was acknowledged (the
-	// kernel holds the written blocks), but after a power loss or kernel
-	// crash acknowledged blocks may read back wrong (Get then fails their
-	// hash check on audit). By default everything is synced.
+	// Sync makes every write (append, truncation, downloaded blocks) fsync
+	// its block data and its index records before it returns, so that it
+	// survives a power loss or kernel crash. By default a write returns once
+	// the kernel holds all of it, without fsync, as JS hypercore's RocksDB
+	// storage does: a killed process (kill -9, panic, OOM) loses nothing
+	// that was acknowledged and never leaves a torn core, but a power loss
+	// can lose the latest acknowledged writes (never what an earlier fsync,
+	// for example a pebble flush, made durable) and can leave blocks that
+	// read back wrong: Get then fails their hash check.
+	Sync bool
+	// NoSync is the default now and has no effect.
+	//
+	// Deprecated: writes are not fsynced unless Sync is set.
 	NoSync bool
 }
 
@@ -112,11 +122,10 @@ type Core struct {
 // Open opens the core stored in dir, creating it as opts says when the
 // directory holds none. Only one Open of a directory can be live at a time.
 func Open(dir string, opts Options) (*Core, error) {
-	st, err := openStore(dir)
+	st, err := openStore(dir, opts.Sync)
 	if err != nil {
 		return nil, err
 	}
-	st.noSync = opts.NoSync
 	c, err := open(st, opts)
 	if err != nil {
 		st.close()

@@ -31,7 +31,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("helper process of TestCrashKill")
 	}
 	kp := crashKeyPair()
-	c, err := Open(dir, Options{KeyPair: &kp, EncryptionKey: bytes.Repeat([]byte{1}, 32), NoSync: os.Getenv(crashEnv+"_NOSYNC") != ""})
+	c, err := Open(dir, Options{KeyPair: &kp, EncryptionKey: bytes.Repeat([]byte{1}, 32), Sync: os.Getenv(crashEnv+"_SYNC") != ""})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
@@ -69,7 +69,8 @@ func TestCrashHelper(t *testing.T) {
 }
 
 // TestCrashKill kills the writer with SIGKILL at random moments (every
-// other run with Options.NoSync), reopens
+// other run with Options.Sync, the others with the default that leaves
+// writes in the kernel unsynced), reopens
 // the core after each kill and audits it from scratch: every block against
 // the tree, the signature of the head, and the head at least as new as the
 // last acknowledged one.
@@ -85,9 +86,9 @@ func TestCrashKill(t *testing.T) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.v=false")
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 		if k%2 == 1 {
-			// Half the runs without fsync: a killed process must not lose
+			// Half the runs with fsync: a killed process must not lose
 			// acknowledged writes either way.
-			cmd.Env = append(cmd.Env, crashEnv+"_NOSYNC=1")
+			cmd.Env = append(cmd.Env, crashEnv+"_SYNC=1")
 		}
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {

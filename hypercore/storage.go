@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/warrenp2p/warren/compact"
 	"github.com/warrenp2p/warren/crypto"
@@ -60,11 +62,13 @@ type store struct {
 	data *os.File
 	lock *os.File
 
-	// wo is the pebble write mode: always synced, since pebble's NoSync
-	// can lose a batch still buffered in the process when it is killed.
+	// wo is the pebble write mode: always pebble.Sync, since pebble's
+	// NoSync returns before the batch left the process (a kill loses it).
+	// Whether that sync reaches the disk is up to the WAL files: see
+	// killSafeFS.
 	wo *pebble.WriteOptions
-	// noSync skips the fsync of the data file (Options.NoSync).
-	noSync bool
+	// sync fsyncs the data file after every write (Options.Sync).
+	sync bool
 
 	// allocated is how far the data file is preallocated.
 	allocated int64
@@ -102,7 +106,7 @@ func (s *store) cacheReset() {
 	s.cache = nil
 }
 
-func openStore(dir string) (*store, error) {
+func openStore(dir string, sync bool) (*store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -119,13 +123,13 @@ func openStore(dir string) (*store, error) {
 		lock.Close()
 		return nil, err
 	}
-	db, err := pebble.Open(filepath.Join(dir, "db"), storeOptions())
+	db, err := pebble.Open(filepath.Join(dir, "db"), storeOptions(sync))
 	if err != nil {
 		data.Close()
 		lock.Close()
 		return nil, err
 	}
-	st := &store{db: db, data: data, lock: lock, wo: pebble.Sync}
+	st := &store{db: db, data: data, lock: lock, wo: pebble.Sync, sync: sync}
 	if fi, err := data.Stat(); err == nil {
 		st.allocated = fi.Size()
 	}
@@ -164,8 +168,9 @@ func (s *store) close() error {
 	return err
 }
 
-// writeData writes b at offset of the data file and syncs it. It runs
-// before the pebble batch that makes the bytes reachable.
+// writeData writes b at offset of the data file (and syncs it with
+// Options.Sync). It runs before the pebble batch that makes the bytes
+// reachable, so a record never points at bytes the kernel does not hold.
 func (s *store) writeData(b []byte, offset uint64) error {
 	if len(b) == 0 {
 		return nil
@@ -178,7 +183,7 @@ func (s *store) writeData(b []byte, offset uint64) error {
 }
 
 func (s *store) syncData() error {
-	if s.noSync {
+	if !s.sync {
 		return nil
 	}
 	return s.data.Sync()
@@ -244,7 +249,8 @@ func (s *store) getNode(i uint64) (Node, bool, error) {
 // storeOptions tunes pebble for hypercore's load: large sequential batches
 // of mostly incompressible blocks (hashes, often encrypted data), so a
 // bigger memtable and no compression cut flush and compaction work.
-func storeOptions() *pebble.Options {
+// Without sync the write-ahead log is not fsynced (killSafeFS).
+func storeOptions(sync bool) *pebble.Options {
 	o := &pebble.Options{
 		Logger:                      quietLogger{},
 		MemTableSize:                64 << 20,
@@ -259,8 +265,48 @@ func storeOptions() *pebble.Options {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	o.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	if !sync {
+		o.FS = killSafeFS{vfs.Default}
+	}
 	return o
 }
+
+// killSafeFS is the file system of a pebble that is safe against a killed
+// process but not against power loss, the durability of JS hypercore on
+// RocksDB (which writes its log on every write and fsyncs it only when
+// asked). Pebble commits a synced batch by writing it to the write-ahead
+// log with write(2) and then syncing the log; on killSafeFS that sync does
+// nothing, so a commit returns once the kernel holds the batch. Everything
+// else pebble syncs (tables, manifest, directories) is synced as usual, so
+// pebble's own state stays consistent across power loss and only the log
+// tail since the last flush is at risk.
+type killSafeFS struct{ vfs.FS }
+
+func (fs killSafeFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, category)
+	return walFile(name, f), err
+}
+
+func (fs killSafeFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, category)
+	return walFile(newname, f), err
+}
+
+// walFile wraps a write-ahead log file (NNNNNN.log) in unsyncedFile.
+func walFile(name string, f vfs.File) vfs.File {
+	if f == nil || !strings.HasSuffix(name, ".log") {
+		return f
+	}
+	return unsyncedFile{f}
+}
+
+// unsyncedFile is a file whose syncs do nothing: its writes stay in the
+// kernel's page cache until it writes them back.
+type unsyncedFile struct{ vfs.File }
+
+func (unsyncedFile) Sync() error                { return nil }
+func (unsyncedFile) SyncData() error            { return nil }
+func (unsyncedFile) SyncTo(int64) (bool, error) { return false, nil }
 
 type quietLogger struct{}
 
