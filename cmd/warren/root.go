@@ -20,7 +20,14 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	g := &globals{}
+	g.addFlags(root)
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return g.validate() }
+	// One line per command; each gets the shared globals (see globals.go).
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newDHTCmd(g))
+	root.AddCommand(newTunnelCmd(g))
+	root.AddCommand(newKeysCmd(g))
 	return root
 }
 
