@@ -2,6 +2,7 @@ package hyperdht
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +53,8 @@ func labNode(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config) *DHT {
 
 // Two peers, each behind its own NAT with a firewall, the DHT on the
 // public segment: consistent/consistent and consistent/random pairs (both
-// ways round) are hole punched; random/random fails cleanly (no relay yet).
+// ways round) are hole punched; random/random fails cleanly without a
+// relay (TestNetlabRelayFallback has one).
 func TestNetlabHolepunch(t *testing.T) {
 	ei, rp := netlab.EndpointIndependent, netlab.RandomPort
 	for _, c := range []struct {
@@ -171,4 +173,91 @@ func TestNetlabSameNAT(t *testing.T) {
 		t.Fatalf("echo: %q %v", buf, err)
 	}
 	t.Logf("path: client stream to %v (host %v behind NAT %v)", c.RemoteAddr(), h.Addr, h.PublicIP)
+}
+
+// Two peers behind random NATs (no punching possible) with a blind relay
+// on the public segment connect through it, the relay named by the client
+// (Config.RelayThrough) or by the server (ListenOptions.RelayThrough).
+func TestNetlabRelayFallback(t *testing.T) {
+	for _, serverNames := range []bool{false, true} {
+		t.Run(fmt.Sprintf("named-by-server=%v", serverNames), func(t *testing.T) {
+			testNetlabRelay(t, serverNames)
+		})
+	}
+}
+
+func testNetlabRelay(t *testing.T, serverNames bool) {
+	lab := netlab.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pub := lab.Host("pub", netlab.HostConfig{})
+	labNode(t, pub, true, dht.Config{})
+	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
+	var relayNode *DHT
+	for i := 0; i < 4; i++ {
+		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
+		n := labNode(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolp(false), Firewalled: boolp(false)})
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+		relayNode = n
+	}
+	rkp, _ := crypto.NewKeyPair()
+	if _, err := relayNode.ServeBlindRelay(ctx, rkp); err != nil {
+		t.Fatal(err)
+	}
+	relayKey := func() ed25519.PublicKey { return rkp.PublicKey }
+	sh := lab.Host("server", netlab.HostConfig{NAT: netlab.RandomPort, Firewall: true})
+	ch := lab.Host("client", netlab.HostConfig{NAT: netlab.RandomPort, Firewall: true})
+	sn := labNode(t, sh, false, dht.Config{Bootstrap: bs})
+	cn := labNode(t, ch, false, dht.Config{Bootstrap: bs})
+	if !serverNames {
+		cn.relayThrough = relayKey // as Config.RelayThrough
+	}
+	if err := sn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kp, _ := crypto.NewKeyPair()
+	lo := &ListenOptions{}
+	if serverNames {
+		lo.RelayThrough = relayKey
+	}
+	srv, err := sn.ListenWith(ctx, kp, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan netip.AddrPort, 1)
+	go func() {
+		c, err := srv.Accept(ctx)
+		if err != nil {
+			return
+		}
+		accepted <- remoteOf(t, c)
+		io.Copy(c, c)
+		c.Close()
+	}()
+	start := time.Now()
+	c, err := cn.Connect(ctx, kp.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	echoOnce(t, c, "relayed past two random NATs")
+	relayAddr := relayNode.Node().LocalAddr()
+	if got := remoteOf(t, c); got != relayAddr {
+		t.Fatalf("client stream goes to %v, not the relay at %v", got, relayAddr)
+	}
+	select {
+	case got := <-accepted:
+		if got != relayAddr {
+			t.Fatalf("server stream goes to %v, not the relay at %v", got, relayAddr)
+		}
+	case <-ctx.Done():
+		t.Fatal("server accepted nothing")
+	}
+	t.Logf("path: blind relay at %v (both peers behind random NATs), %v", relayAddr, time.Since(start).Round(time.Millisecond))
 }
