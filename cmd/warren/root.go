@@ -28,6 +28,11 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newDHTCmd(g))
 	root.AddCommand(newTunnelCmd(g))
 	root.AddCommand(newKeysCmd(g))
+	root.AddCommand(newShareCmd(g))
+	root.AddCommand(newCloneCmd(g))
+	root.AddCommand(newSeedCmd(g))
+	root.AddCommand(newLsCmd(g))
+	root.AddCommand(newCatCmd(g))
 	return root
 }
 
