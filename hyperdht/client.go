@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -38,7 +39,7 @@ func (d *DHT) ConnectWith(ctx context.Context, publicKey ed25519.PublicKey, opts
 	if err != nil {
 		return nil, err
 	}
-	c := &connector{d: d, rs: rs, target: target, remote: publicKey, noLocal: o.NoLocalConnection,
+	c := &connector{d: d, rs: rs, target: target, remote: publicKey, noLocal: o.NoLocalConnection, holepunchFilter: o.Holepunch, noFastOpen: o.NoFastOpen,
 		relay: newRelayPlan(pickRelay(o.RelayThrough, d.relayThrough))}
 	conn, err := c.run(ctx)
 	if err != nil {
@@ -57,9 +58,11 @@ type connector struct {
 	msg    []byte
 	fw     uint64
 
-	noLocal bool
-	relay   *relayPlan // our own relay choice, nil for none
-	path    string     // how the connection was made, for logs
+	noLocal         bool
+	holepunchFilter func(remoteFirewall, localFirewall uint64) bool
+	noFastOpen      bool
+	relay           *relayPlan // our own relay choice, nil for none
+	path            string     // how the connection was made, for logs
 }
 
 func (c *connector) run(ctx context.Context) (net.Conn, error) {
@@ -203,27 +206,39 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		// local address answered a ping. The NAT's public address would
 		// need hairpinning, which many NATs lack.
 		rs.connect(sock, lan)
-	case relay != nil:
-		// Hole punching would be needed and a blind relay is named: pair
-		// through it instead (both sides stay on the relay; see the
-		// package doc).
-		d.log.Debug("hyperdht: connecting through blind relay", "relay", relay.publicKey, "initiator", relay.initiator)
-		relayErr = make(chan error, 1)
-		if !d.goOwned(func() { relayErr <- d.pairThroughRelay(ctx, rs, relay) }) {
+	case !holepunchable && relay != nil:
+		// No hole punching possible, but a blind relay is named.
+		if relayErr = c.startRelay(ctx, relay); relayErr == nil {
 			return nil, true, ErrClosed
 		}
 		wait = relayWait + handshakeTimeout
-		c.path = "relay"
 	case !holepunchable:
 		return nil, true, ErrCannotHolepunch
 	default:
 		p, err := c.holepunch(ctx, addr, serverAddr, payload, result)
+		if err != nil && p != nil && p.isConnected() {
+			err = nil // a punch came through all the same (fast mode)
+		}
+		if err != nil && relay != nil && ctx.Err() == nil {
+			// Fall back on the blind relay: the server pairs once it
+			// sees our abort round (or its own punch fail).
+			if p != nil {
+				p.release()
+			}
+			d.log.Debug("hyperdht: hole punching failed, falling back on the blind relay", "err", err)
+			if relayErr = c.startRelay(ctx, relay); relayErr == nil {
+				return nil, true, ErrClosed
+			}
+			wait = relayWait + handshakeTimeout
+			break
+		}
 		if err != nil {
 			if p != nil {
 				p.release()
 			}
 			return nil, true, err
 		}
+		c.path = "holepunch"
 		defer func() {
 			// The stream may run on one of the puncher's sockets: keep
 			// that one until the stream ends.
@@ -240,13 +255,26 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
+wait:
 	select {
 	case <-rs.connected:
 	case err := <-relayErr:
 		if err != nil {
-			return nil, true, err
+			select {
+			case <-rs.connected: // another way won
+			default:
+				return nil, true, err
+			}
 		}
 	case <-t.C:
+		if relay != nil && relayErr == nil {
+			// Punching ran out of time: try the relay.
+			if relayErr = c.startRelay(ctx, relay); relayErr == nil {
+				return nil, true, ErrClosed
+			}
+			t.Reset(relayWait + handshakeTimeout)
+			goto wait
+		}
 		return nil, true, ErrConnectFailed
 	case <-ctx.Done():
 		return nil, true, ctx.Err()
@@ -257,6 +285,19 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	d.log.Debug("hyperdht: connected", "path", c.path, "remote", rs.stream.RemoteAddrPort())
 	conn, err := secure(rs.stream, true, result, d.kp.PublicKey)
 	return conn, true, err
+}
+
+// startRelay pairs through the blind relay on a goroutine; the returned
+// channel has its result (nil if the DHT is closed).
+func (c *connector) startRelay(ctx context.Context, relay *relayPlan) chan error {
+	d := c.d
+	d.log.Debug("hyperdht: connecting through blind relay", "relay", fmt.Sprintf("%x", relay.publicKey), "initiator", relay.initiator)
+	ch := make(chan error, 1)
+	if !d.goOwned(func() { ch <- d.pairThroughRelay(ctx, c.rs, relay) }) {
+		return nil
+	}
+	c.path = "relay"
+	return ch
 }
 
 // holepunch runs the probe and punch rounds through the relays with the
@@ -312,13 +353,29 @@ func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip
 		return in, res, peerAddr, nil
 	}
 
+	// abort tells the server we give up (it stops punching and, with a
+	// blind relay named, pairs through it), then returns err.
+	abort := func(err error) (*puncher, error) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		msg := (&Holepunch{Mode: ModeFromClient, ID: id, Payload: sp.encrypt(&HolepunchPayload{Error: ErrCodeAborted, Round: round}), PeerAddress: &relay.PeerAddress}).Encode()
+		_, _ = d.node.Request(actx, relay.RelayAddress, CmdPeerHolepunch, msg, &dht.RequestOptions{Target: &c.target, Conn: p.conn})
+		return p, err
+	}
+
 	// Probe rounds: tell the server what our NAT looks like and learn its.
 	var token *[32]byte
 	var peerAddr netip.AddrPort
 	for retry := true; ; retry = false {
-		p.send(serverAddr, true)
+		if !c.noFastOpen {
+			p.send(serverAddr, true)
+		}
 		fw, addrs := p.nat.state()
-		in, res, pa, err := update(relay.PeerAddress, relay.RelayAddress, &HolepunchPayload{Firewall: fw, Round: round, Addresses: addrs, RemoteAddress: &serverAddr})
+		out := &HolepunchPayload{Firewall: fw, Round: round, Addresses: addrs}
+		if !c.noFastOpen {
+			out.RemoteAddress = &serverAddr
+		}
+		in, res, pa, err := update(relay.PeerAddress, relay.RelayAddress, out)
 		round++
 		if err != nil {
 			return p, err
@@ -342,10 +399,13 @@ func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip
 		}
 		fw, _ = p.nat.state()
 		if rf == FirewallUnknown || fw == FirewallUnknown {
-			return p, ErrHolepunchProbeTimeout
+			return abort(ErrHolepunchProbeTimeout)
 		}
 		if rf >= FirewallRandom && fw >= FirewallRandom {
-			return p, ErrDoubleRandomNAT
+			return abort(ErrDoubleRandomNAT)
+		}
+		if c.holepunchFilter != nil && !c.holepunchFilter(rf, fw) {
+			return abort(ErrHolepunchDeclined)
 		}
 		d.log.Debug("hyperdht: probe done", "firewall", fw, "remoteFirewall", rf, "peer", pa, "token", token != nil)
 		break
@@ -365,7 +425,7 @@ func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip
 	random := fw >= FirewallRandom || p.remoteFirewall >= FirewallRandom
 	p.mu.Unlock()
 	if random && !d.randomPunchAllowed() {
-		return p, ErrTryLater // no relay to wait on
+		return abort(ErrTryLater)
 	}
 	if _, _, _, err := update(serverAddr, clientRelay, &HolepunchPayload{Firewall: fw, Round: round, Punching: true,
 		Addresses: addrs, Token: sp.token(serverAddr), RemoteToken: token}); err != nil {
@@ -378,10 +438,10 @@ func (c *connector) holepunch(ctx context.Context, clientRelay, serverAddr netip
 		return p, nil
 	}
 	if !remotePunching {
-		return p, ErrRemoteNotPunching
+		return abort(ErrRemoteNotPunching)
 	}
 	if !p.punch() && !p.isConnected() {
-		return p, ErrCannotHolepunch
+		return abort(ErrCannotHolepunch)
 	}
 	p.mu.Lock()
 	d.log.Debug("hyperdht: punching", "server", serverAddr, "remote", p.remoteAddrs)

@@ -18,6 +18,9 @@ import (
 var (
 	ErrRelayFailed = errors.New("hyperdht: pairing through the blind relay failed")
 	ErrRelayLost   = errors.New("hyperdht: the connection was made another way first")
+	// ErrHolepunchDeclined is returned when ConnectOptions.Holepunch
+	// declined to punch and no blind relay was named.
+	ErrHolepunchDeclined = errors.New("hyperdht: hole punching declined")
 )
 
 // relayWait bounds a pairing through a blind relay (hyperdht gives up
@@ -34,6 +37,15 @@ type ConnectOptions struct {
 	// NoLocalConnection skips the shortcuts for peers on one host or
 	// behind one NAT (hyperdht's localConnection: false).
 	NoLocalConnection bool
+	// Holepunch, if set, decides after the probe round whether to punch,
+	// given both sides' firewall types (FirewallOpen, ...), as hyperdht's
+	// holepunch option: false gives up (falling back on a blind relay if
+	// one is named, else failing with ErrHolepunchDeclined).
+	Holepunch func(remoteFirewall, localFirewall uint64) bool
+	// NoFastOpen leaves our address to the server out of the probe round,
+	// so the server does not punch toward it at once (hyperdht's
+	// fastOpen: false).
+	NoFastOpen bool
 }
 
 // ListenOptions tune one ListenWith. The zero value is Listen with a nil

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"io"
+	"log/slog"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -40,8 +42,8 @@ func echoOnce(t *testing.T, c io.ReadWriter, msg string) {
 }
 
 // testRelayed connects a firewalled client to a firewalled server on one
-// host with the local shortcuts off, so the only way is the blind relay,
-// named by the client (clientRelay) or by the server.
+// host with the local shortcuts and hole punching off, so the only way is
+// the blind relay, named by the client (clientRelay) or by the server.
 func testRelayed(t *testing.T, clientRelay bool) {
 	tn := newTestnet(t, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -56,8 +58,8 @@ func testRelayed(t *testing.T, clientRelay bool) {
 	}
 	relayKey := func() ed25519.PublicKey { return rkp.PublicKey }
 	fw := dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}
-	sn := tn.add(t, &Config{DHT: fw})
-	cn := tn.add(t, &Config{DHT: fw})
+	sn := tn.add(t, &Config{DHT: fw, Logger: testLogger(t, "server")})
+	cn := tn.add(t, &Config{DHT: fw, Logger: testLogger(t, "client")})
 	for _, n := range []*DHT{sn, cn} {
 		if err := n.Bootstrapped(ctx); err != nil {
 			t.Fatal(err)
@@ -65,7 +67,7 @@ func testRelayed(t *testing.T, clientRelay bool) {
 	}
 	kp, _ := crypto.NewKeyPair()
 	lo := &ListenOptions{NoLocalConnection: true}
-	co := &ConnectOptions{NoLocalConnection: true}
+	co := &ConnectOptions{NoLocalConnection: true, NoFastOpen: true, Holepunch: func(_, _ uint64) bool { return false }}
 	if clientRelay {
 		co.RelayThrough = relayKey
 	} else {
@@ -104,3 +106,54 @@ func testRelayed(t *testing.T, clientRelay bool) {
 
 func TestConnectThroughRelayClientNamed(t *testing.T) { testRelayed(t, true) }
 func TestConnectThroughRelayServerNamed(t *testing.T) { testRelayed(t, false) }
+
+// With a relay named but hole punching possible, the peers punch and the
+// relay stays unused.
+func TestConnectRelayUnusedWhenPunching(t *testing.T) {
+	tn := newTestnet(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rkp, _ := crypto.NewKeyPair()
+	rn := tn.add(t, &Config{DHT: dht.Config{Firewalled: boolp(false)}})
+	if err := rn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := rn.ServeBlindRelay(ctx, rkp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}
+	sn := tn.add(t, &Config{DHT: fw})
+	cn := tn.add(t, &Config{DHT: fw, RelayThrough: func() ed25519.PublicKey { return rkp.PublicKey }})
+	for _, n := range []*DHT{sn, cn} {
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kp, _ := crypto.NewKeyPair()
+	srv, err := sn.ListenWith(ctx, kp, &ListenOptions{NoLocalConnection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	c, err := cn.ConnectWith(ctx, kp.PublicKey, &ConnectOptions{NoLocalConnection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	echoOnce(t, c, "punched")
+	if got := remoteOf(t, c); got == rn.Node().LocalAddr() {
+		t.Fatalf("went through the relay at %v", got)
+	}
+	_ = relay
+	t.Logf("path: punched to %v", remoteOf(t, c))
+}
+
+// testLogger logs at debug level with -v and WARREN_DEBUG set.
+func testLogger(t *testing.T, name string) *slog.Logger {
+	if !testing.Verbose() || os.Getenv("WARREN_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warrenp2p/warren/crypto"
@@ -394,29 +396,24 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	// other at those addresses; behind a shared NAT they do not (no hairpin
 	// NAT), so there the client finds our local address and we punch too.
 	sameHost := !s.noLocal && clientAddr.Addr() == serverAddr.Addr() && clientAddr.Addr().IsLoopback() && reqSock != nil
-	// A client we could only reach by punching pairs with us through a
-	// blind relay instead when either side names one. The holepunch info
-	// still goes out (hyperdht clients connect straight to our address
-	// without it), but the rounds are answered with an abort.
-	var relay *relayPlan
-	if rp := plan(true, own, remote.RelayThrough); rp != nil && rs != nil && !direct && remote.Firewall != FirewallOpen && !sameHost && !ourRemote.IsValid() {
-		relay = rp
-	}
 	// A firewalled server reached through a relay by a firewalled peer on
 	// another host punches a hole, from a socket of its own.
+	needPunch := rs != nil && !direct && remote.Firewall != FirewallOpen && !sameHost && !ourRemote.IsValid()
+	// When either side names a blind relay, that is the fallback: we pair
+	// through it once punching fails (the client aborts, our punch fails,
+	// or nothing connects in time), at once if we cannot punch at all.
+	var relay *relayPlan
+	if needPunch {
+		relay = plan(true, own, remote.RelayThrough)
+	}
 	var sp *serverPunch
-	if relay != nil && len(relays) > 0 {
-		sp = &serverPunch{rs: rs}
-		s.mu.Lock()
-		s.nextPunch++
-		sp.id = s.nextPunch
-		s.punches[sp.id] = sp
-		s.mu.Unlock()
-		reply.Holepunch = &HolepunchInfo{ID: sp.id, Relays: relays}
-	} else if rs != nil && !direct && remote.Firewall != FirewallOpen && !sameHost && !ourRemote.IsValid() && len(relays) > 0 {
+	if needPunch && len(relays) > 0 {
 		p, err := d.newPuncher(false, remote.Firewall, nil)
-		if err == nil {
-			sp = &serverPunch{p: p, rs: rs}
+		if err == nil || relay != nil {
+			// Without a puncher (p nil) the holepunch info still goes
+			// out, as hyperdht clients connect straight to our address
+			// without it, and the rounds are answered with an abort.
+			sp = &serverPunch{p: p, rs: rs, relay: relay}
 			s.mu.Lock()
 			s.nextPunch++
 			sp.id = s.nextPunch
@@ -425,6 +422,7 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 			reply.Holepunch = &HolepunchInfo{ID: sp.id, Relays: relays}
 		}
 	}
+	eager := relay != nil && (sp == nil || sp.p == nil)
 	fail := func() ([]byte, dht.PacketConn) {
 		if rs != nil {
 			rs.destroy()
@@ -450,17 +448,14 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	}
 
 	// Hand the connection over once the stream connects, or give up.
-	if !d.goOwned(func() { s.await(rs, res, sp, relay != nil) }) {
+	if !d.goOwned(func() { s.await(rs, res, sp, eager) }) {
 		return fail()
 	}
-	if relay != nil {
-		d.log.Debug("hyperdht: server pairing through blind relay", "relay", relay.publicKey, "initiator", relay.initiator)
-		d.goOwned(func() {
-			if err := d.pairThroughRelay(s.ctx, rs, relay); err != nil && !errors.Is(err, ErrRelayLost) {
-				d.log.Debug("hyperdht: blind relay pairing failed", "err", err)
-				rs.destroy()
-			}
-		})
+	if eager {
+		if sp == nil {
+			sp = &serverPunch{rs: rs, relay: relay}
+		}
+		s.startRelay(sp)
 	}
 
 	switch {
@@ -492,6 +487,36 @@ type serverPunch struct {
 	rs    *rawStream
 	mu    sync.Mutex
 	round uint64
+
+	relay     *relayPlan // the blind relay to fall back on, or nil
+	relayOnce sync.Once
+	relaying  atomic.Bool
+}
+
+// startRelay pairs the handshake's stream through its blind relay, once;
+// it reports whether there is a relay to pair through. A pairing that
+// wins stops the punching.
+func (s *Server) startRelay(sp *serverPunch) bool {
+	if sp == nil || sp.relay == nil {
+		return false
+	}
+	sp.relayOnce.Do(func() {
+		sp.relaying.Store(true)
+		d := s.d
+		d.log.Debug("hyperdht: server pairing through blind relay", "relay", fmt.Sprintf("%x", sp.relay.publicKey), "initiator", sp.relay.initiator)
+		d.goOwned(func() {
+			err := d.pairThroughRelay(s.ctx, sp.rs, sp.relay)
+			switch {
+			case err == nil:
+				if sp.p != nil {
+					sp.p.stop()
+				}
+			case !errors.Is(err, ErrRelayLost):
+				d.log.Debug("hyperdht: blind relay pairing failed", "err", err)
+			}
+		})
+	})
+	return true
 }
 
 func (s *Server) dropPunch(sp *serverPunch) {
@@ -544,6 +569,7 @@ func (s *Server) onHolepunch(req *dht.Request, hp *Holepunch) {
 		out := sp.sp.encrypt(&HolepunchPayload{Error: ErrCodeAborted, Round: round})
 		req.Relay((&Holepunch{Mode: ModeFromServer, Payload: out, PeerAddress: &peer}).Encode(), req.From, &dht.ReplyOptions{NoToken: true, NoCloserNodes: true})
 		p.stop()
+		s.startRelay(sp)
 	}
 	sp.mu.Lock()
 	if remote.Round >= sp.round {
@@ -593,10 +619,12 @@ func (s *Server) onHolepunch(req *dht.Request, hp *Holepunch) {
 		rf := p.remoteFirewall
 		p.mu.Unlock()
 		if (rf >= FirewallRandom || fw >= FirewallRandom) && !p.isPunching() && !s.d.randomPunchAllowed() {
-			// No relay to fall back on: ask the client to try later.
+			// Ask the client to try later, and pair through the blind
+			// relay if one is named.
 			out := sp.sp.encrypt(&HolepunchPayload{Error: ErrCodeTryLater, Round: round})
 			req.Relay((&Holepunch{Mode: ModeFromServer, Payload: out, PeerAddress: &peer}).Encode(), req.From, &dht.ReplyOptions{NoToken: true, NoCloserNodes: true})
 			p.stop()
+			s.startRelay(sp)
 			return
 		}
 		if !p.punch() {
@@ -634,6 +662,12 @@ wait:
 	select {
 	case <-rs.connected:
 	case <-t.C:
+		if sp != nil && sp.relay != nil && !sp.relaying.Load() {
+			// Nothing connected in time: try the blind relay.
+			s.startRelay(sp)
+			t.Reset(relayWait)
+			goto wait
+		}
 		if sp != nil && sp.p != nil && sp.p.isPunching() && !extended {
 			// Random-NAT punching takes longer; it ends by itself.
 			extended = true

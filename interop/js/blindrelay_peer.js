@@ -14,9 +14,9 @@
 //                                           echo server (stream data and
 //                                           secret-stream messages, which it sends
 //                                           back); -> {publicKey}
-//   {"op":"connect","publicKey":hex,"data":s,"datagram":s|null,"relayThrough":hex|null}
-//                                           connect (no local shortcut, and no hole
-//                                           punching when a relay is named), echo
+//   {"op":"connect","publicKey":hex,"data":s,"datagram":s|null,"relayThrough":hex|null,"noPunch":bool}
+//                                           connect (no local shortcut; with noPunch
+//                                           no hole punching and no fast open), echo
 //                                           data, then send the datagram until it
 //                                           comes back; -> {echo, datagram, remote}
 //   {"op":"accepted"}                       -> {remotes: ["host:port", ...]} of the
@@ -131,9 +131,10 @@ async function run (ctx, cmd) {
       return { remotes: accepted }
     case 'connect': {
       const opts = { localConnection: false }
-      if (cmd.relayThrough) {
-        opts.relayThrough = Buffer.from(cmd.relayThrough, 'hex')
+      if (cmd.relayThrough) opts.relayThrough = Buffer.from(cmd.relayThrough, 'hex')
+      if (cmd.noPunch) {
         opts.holepunch = () => false
+        opts.fastOpen = false
       }
       const socket = user.connect(Buffer.from(cmd.publicKey, 'hex'), opts)
       const want = Buffer.from(cmd.data)
