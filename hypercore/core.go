@@ -136,7 +136,7 @@ func Open(dir string, opts Options) (*Core, error) {
 
 func open(st *store, opts Options) (*Core, error) {
 	c := &Core{st: st, pages: map[uint64][]byte{}, changed: make(chan struct{}), refs: 1, sparse: opts.Sparse, wants: map[*wantRange]struct{}{}}
-	raw, ok, err := st.get([]byte{keyAuth})
+	raw, ok, err := st.get(st.key(keyAuth))
 	if err != nil {
 		return nil, err
 	}
@@ -162,10 +162,10 @@ func open(st *store, opts Options) (*Core, error) {
 			return nil, err
 		}
 		b := st.db.NewBatch()
-		b.Set([]byte{keyAuth}, encodeAuth(auth), nil)
-		b.Set([]byte{keyHead}, encodeHead(headRecord{}), nil)
+		b.Set(st.key(keyAuth), encodeAuth(auth), nil)
+		b.Set(st.key(keyHead), encodeHead(headRecord{}), nil)
 		for k, v := range opts.UserData {
-			b.Set(append([]byte{keyUserData}, k...), v, nil)
+			b.Set(st.userKey(k), v, nil)
 		}
 		if err := b.Commit(st.wo); err != nil {
 			return nil, err
@@ -176,7 +176,7 @@ func open(st *store, opts Options) (*Core, error) {
 	c.keyPair = auth.keyPair
 	c.setManifest(auth.manifest)
 
-	hb, ok, err := st.get([]byte{keyHead})
+	hb, ok, err := st.get(st.key(keyHead))
 	if err != nil {
 		return nil, err
 	}
@@ -481,15 +481,15 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 	off := c.t.byteLength
 	for _, n := range b.nodes {
 		if n.Index&1 == 0 {
-			wb.Set(indexKey(keyNode, n.Index), encodeLeafRecord(n, off), nil)
+			wb.Set(c.st.idx(keyNode, n.Index), encodeLeafRecord(n, off), nil)
 			off += n.Size
 		} else {
-			wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+			wb.Set(c.st.idx(keyNode, n.Index), encodeNodeRecord(n), nil)
 		}
 	}
 	dirty := c.setBits(c.t.length, b.length, true)
 	c.writePages(wb, dirty)
-	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: sig}), nil)
+	wb.Set(c.st.key(keyHead), encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: sig}), nil)
 	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return 0, err
@@ -700,13 +700,13 @@ func (c *Core) truncateLocked(length, fork uint64) error {
 	wb := c.st.db.NewBatch()
 	defer wb.Close()
 	head := 2 * length
-	wb.DeleteRange(indexKey(keyNode, head), indexKey(keyNode, 2*old), nil)
+	wb.DeleteRange(c.st.idx(keyNode, head), c.st.idx(keyNode, 2*old), nil)
 	if length > 0 {
 		// Parents that span the cut lose their right part: drop them too.
 		ite := flattree.NewIterator(head - 2)
 		for {
 			if ite.Contains(head) && ite.Index < head {
-				wb.Delete(indexKey(keyNode, ite.Index), nil)
+				wb.Delete(c.st.idx(keyNode, ite.Index), nil)
 			}
 			if ite.Offset == 0 {
 				break
@@ -716,7 +716,7 @@ func (c *Core) truncateLocked(length, fork uint64) error {
 	}
 	dirty := c.setBits(length, old, false)
 	c.writePages(wb, dirty)
-	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: fork, length: length, byteLength: nt.byteLength, signature: sig}), nil)
+	wb.Set(c.st.key(keyHead), encodeHead(headRecord{fork: fork, length: length, byteLength: nt.byteLength, signature: sig}), nil)
 	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return err
@@ -737,7 +737,7 @@ func (c *Core) SetUserData(name string, value []byte) error {
 	if c.closed {
 		return ErrClosed
 	}
-	k := append([]byte{keyUserData}, name...)
+	k := c.st.userKey(name)
 	if value == nil {
 		return c.st.db.Delete(k, c.st.wo)
 	}
@@ -746,7 +746,7 @@ func (c *Core) SetUserData(name string, value []byte) error {
 
 // UserData returns the value stored under name, or nil.
 func (c *Core) UserData(name string) ([]byte, error) {
-	v, _, err := c.st.get(append([]byte{keyUserData}, name...))
+	v, _, err := c.st.get(c.st.userKey(name))
 	return v, err
 }
 
@@ -883,12 +883,12 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	}
 	c.writePages(wb, dirty)
 	if st.learned != nil {
-		wb.Set([]byte{keyAuth}, encodeAuth(authRecord{key: c.key, manifest: st.learned, keyPair: c.keyPair}), nil)
+		wb.Set(c.st.key(keyAuth), encodeAuth(authRecord{key: c.key, manifest: st.learned, keyPair: c.keyPair}), nil)
 	}
 	if st.upgraded {
-		wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: st.cur.fork, length: st.cur.length, byteLength: st.cur.byteLength, signature: st.cur.signature}), nil)
+		wb.Set(c.st.key(keyHead), encodeHead(headRecord{fork: st.cur.fork, length: st.cur.length, byteLength: st.cur.byteLength, signature: st.cur.signature}), nil)
 	}
-	if err := wb.Commit(c.st.wo); err != nil {
+	if err := wb.Commit(c.st.downloadWO()); err != nil {
 		c.dropPages(dirty)
 		return 0, err
 	}
@@ -966,12 +966,12 @@ func (c *Core) reorgLocked(p *Proof) error {
 	wb := c.st.db.NewBatch()
 	defer wb.Close()
 	head := 2 * anc
-	wb.DeleteRange(indexKey(keyNode, head), indexKey(keyNode, 2*max(old, b.length)+2), nil)
+	wb.DeleteRange(c.st.idx(keyNode, head), c.st.idx(keyNode, 2*max(old, b.length)+2), nil)
 	if anc > 0 {
 		ite := flattree.NewIterator(head - 2)
 		for {
 			if ite.Contains(head) && ite.Index < head {
-				wb.Delete(indexKey(keyNode, ite.Index), nil)
+				wb.Delete(c.st.idx(keyNode, ite.Index), nil)
 			}
 			if ite.Offset == 0 {
 				break
@@ -983,11 +983,11 @@ func (c *Core) reorgLocked(p *Proof) error {
 		if n.Index&1 == 0 && n.Index < head {
 			continue // a shared leaf keeps its record (and block offset)
 		}
-		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+		wb.Set(c.st.idx(keyNode, n.Index), encodeNodeRecord(n), nil)
 	}
 	dirty := c.setBits(anc, old, false)
 	c.writePages(wb, dirty)
-	wb.Set([]byte{keyHead}, encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: b.signature}), nil)
+	wb.Set(c.st.key(keyHead), encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: b.signature}), nil)
 	if err := wb.Commit(c.st.wo); err != nil {
 		c.dropPages(dirty)
 		return err
@@ -1084,24 +1084,20 @@ func (s *applyState) apply(p *Proof, wb *pebble.Batch) (*pendingBlock, error) {
 	// Verified: record the nodes.
 	for _, n := range b.nodes {
 		if n.Index&1 == 0 {
-			// Keep a stored leaf: its record may hold its block's offset.
-			if s.leaves[n.Index] {
-				continue
-			}
-			if _, ok, err := c.st.getNode(n.Index); err != nil {
-				return nil, err
-			} else if ok {
+			// Keep the record of a stored block: it holds the block's
+			// offset. Any other leaf record holds the same verified node.
+			if s.leaves[n.Index] || c.hasLocked(n.Index/2) {
 				continue
 			}
 		}
 		s.nodes[n.Index] = n
-		wb.Set(indexKey(keyNode, n.Index), encodeNodeRecord(n), nil)
+		wb.Set(c.st.idx(keyNode, n.Index), encodeNodeRecord(n), nil)
 	}
 	if blk != nil {
 		leaf := leafNode(2*blk.index, blk.value)
 		s.nodes[leaf.Index] = leaf
 		s.leaves[leaf.Index] = true
-		wb.Set(indexKey(keyNode, leaf.Index), encodeLeafRecord(leaf, blk.offset), nil)
+		wb.Set(c.st.idx(keyNode, leaf.Index), encodeLeafRecord(leaf, blk.offset), nil)
 	}
 	if learned != nil {
 		s.learned = learned

@@ -35,30 +35,69 @@ var (
 // Record keys. Every key starts with one byte naming the record kind;
 // indexed records append the index as a big-endian uint64 so that pebble
 // orders them by index.
+//
+// In a shared Storage every key of a core is preceded by the core's prefix
+// (see Storage.Open); a core in its own directory has an empty prefix.
 const (
 	keyAuth     = 'a' // key, manifest, key pair
 	keyHead     = 'h' // the signed head: fork, length, signature
 	keyNode     = 'n' // + index: tree node
-	keyBitfield = 'f' // + page: bitfield page
+	keyBitfield = 'f' // + page: bitfield page (older stores)
+	keySegment  = 'g' // + segment: bitfield segment
 	keyUserData = 'u' // + name: user data
 )
 
 const (
-	bitfieldPageBits  = 32768
-	bitfieldPageBytes = bitfieldPageBits / 8
+	bitfieldPageBits     = 32768
+	bitfieldPageBytes    = bitfieldPageBits / 8
+	bitfieldSegmentBits  = 1024
+	bitfieldSegmentBytes = bitfieldSegmentBits / 8
 )
 
-func indexKey(kind byte, i uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = kind
-	binary.BigEndian.PutUint64(k[1:], i)
+// key returns the key of the single record of kind.
+func (s *store) key(kind byte) []byte {
+	k := make([]byte, len(s.pfx)+1)
+	copy(k, s.pfx)
+	k[len(s.pfx)] = kind
 	return k
+}
+
+// idx returns the key of record i of kind.
+func (s *store) idx(kind byte, i uint64) []byte {
+	k := make([]byte, len(s.pfx)+9)
+	n := copy(k, s.pfx)
+	k[n] = kind
+	binary.BigEndian.PutUint64(k[n+1:], i)
+	return k
+}
+
+// userKey returns the key of the user data called name.
+func (s *store) userKey(name string) []byte {
+	return append(s.key(keyUserData), name...)
+}
+
+// segments calls fn with every stored bitfield segment in [from, to), in
+// order. fn must not keep b.
+func (s *store) segments(from, to uint64, fn func(seg uint64, b []byte)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: s.idx(keySegment, from), UpperBound: s.idx(keySegment, to)})
+	if err != nil {
+		return err
+	}
+	n := len(s.pfx) + 1
+	for ok := it.First(); ok; ok = it.Next() {
+		if k := it.Key(); len(k) == n+8 {
+			fn(binary.BigEndian.Uint64(k[n:]), it.Value())
+		}
+	}
+	return it.Close()
 }
 
 // store is the pebble database of one core, its block data file and the
 // lock on its directory.
 type store struct {
-	db   *pebble.DB
+	db *pebble.DB
+	// pfx precedes every key of this core (empty unless shared).
+	pfx  []byte
 	data *os.File
 	lock *os.File
 
@@ -182,6 +221,19 @@ func (s *store) writeData(b []byte, offset uint64) error {
 	return s.syncData()
 }
 
+// downloadWO is the pebble write mode of verified downloads (ApplyBatch).
+// Unlike an append, a download is acknowledged to no one: a killed process
+// may lose the last few (pebble writes its log in order and replays whole
+// batches, so the core stays consistent) and fetches them again. Without
+// Options.Sync they therefore skip the wait for pebble's log writer, which
+// costs a goroutine hand-off per batch of often a single block.
+func (s *store) downloadWO() *pebble.WriteOptions {
+	if s.sync {
+		return pebble.Sync
+	}
+	return pebble.NoSync
+}
+
 func (s *store) syncData() error {
 	if !s.sync {
 		return nil
@@ -192,7 +244,7 @@ func (s *store) syncData() error {
 // leaf returns the stored node of block index and the offset of the block
 // in the data file; hasBlock is false when the offset is not recorded.
 func (s *store) leaf(index uint64) (n Node, offset uint64, hasOffset, ok bool, err error) {
-	v, ok, err := s.get(indexKey(keyNode, 2*index))
+	v, ok, err := s.get(s.idx(keyNode, 2*index))
 	if err != nil || !ok {
 		return n, 0, false, ok, err
 	}
@@ -234,7 +286,7 @@ func (s *store) getNode(i uint64) (Node, bool, error) {
 	if n, ok := s.cacheGet(i); ok {
 		return n, true, nil
 	}
-	v, ok, err := s.get(indexKey(keyNode, i))
+	v, ok, err := s.get(s.idx(keyNode, i))
 	if err != nil || !ok {
 		return Node{}, ok, err
 	}

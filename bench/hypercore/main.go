@@ -16,7 +16,7 @@
 //	hypercore: go=<blocks/s> js=<blocks/s> unit=blocks/s ratio=<go/js>
 //
 // Run it with bench/run hypercore [-blocks N] [-big N] [-single N] [-runs R]
-// [-only append|repl|big]. Each figure is the best of -runs runs (the
+// [-only append|repl|big] [-cpuprofile FILE]. Each figure is the best of -runs runs (the
 // machine may be shared).
 package main
 
@@ -31,6 +31,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,7 +49,18 @@ func main() {
 	single := flag.Int("single", 2000, "single appends (reported only)")
 	runs := flag.Int("runs", 1, "runs of each measurement; the best counts")
 	only := flag.String("only", "", "run one part: append, repl or big")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Go side (both ends of Go->Go) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	b := &bench{runs: max(*runs, 1)}
 	var err error
 	if b.env, err = interop.Lookup(); err != nil {
@@ -81,6 +93,7 @@ func main() {
 }
 
 func fail(err error) {
+	pprof.StopCPUProfile()
 	fmt.Fprintln(os.Stderr, "hypercore bench:", err)
 	os.Exit(1)
 }
