@@ -177,16 +177,21 @@ func TestNetlabSameNAT(t *testing.T) {
 
 // Two peers behind random NATs (no punching possible) with a blind relay
 // on the public segment connect through it, the relay named by the client
-// (Config.RelayThrough) or by the server (ListenOptions.RelayThrough).
+// (Config.RelayThrough) or by the server (ListenOptions.RelayThrough);
+// peers behind consistent NATs punch and leave the relay unused.
 func TestNetlabRelayFallback(t *testing.T) {
-	for _, serverNames := range []bool{false, true} {
-		t.Run(fmt.Sprintf("named-by-server=%v", serverNames), func(t *testing.T) {
-			testNetlabRelay(t, serverNames)
+	ei, rp := netlab.EndpointIndependent, netlab.RandomPort
+	for _, c := range []struct {
+		nat         netlab.NAT
+		serverNames bool
+	}{{rp, false}, {rp, true}, {ei, false}} {
+		t.Run(fmt.Sprintf("nats=%v,named-by-server=%v", c.nat, c.serverNames), func(t *testing.T) {
+			testNetlabRelay(t, c.nat, c.serverNames)
 		})
 	}
 }
 
-func testNetlabRelay(t *testing.T, serverNames bool) {
+func testNetlabRelay(t *testing.T, nat netlab.NAT, serverNames bool) {
 	lab := netlab.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -207,8 +212,8 @@ func testNetlabRelay(t *testing.T, serverNames bool) {
 		t.Fatal(err)
 	}
 	relayKey := func() ed25519.PublicKey { return rkp.PublicKey }
-	sh := lab.Host("server", netlab.HostConfig{NAT: netlab.RandomPort, Firewall: true})
-	ch := lab.Host("client", netlab.HostConfig{NAT: netlab.RandomPort, Firewall: true})
+	sh := lab.Host("server", netlab.HostConfig{NAT: nat, Firewall: true})
+	ch := lab.Host("client", netlab.HostConfig{NAT: nat, Firewall: true})
 	sn := labNode(t, sh, false, dht.Config{Bootstrap: bs})
 	cn := labNode(t, ch, false, dht.Config{Bootstrap: bs})
 	if !serverNames {
@@ -246,8 +251,16 @@ func testNetlabRelay(t *testing.T, serverNames bool) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	echoOnce(t, c, "relayed past two random NATs")
+	echoOnce(t, c, "relayed past two NATs")
 	relayAddr := relayNode.Node().LocalAddr()
+	if nat != netlab.RandomPort {
+		ra := remoteOf(t, c)
+		if ra.Addr() != sh.PublicIP {
+			t.Fatalf("stream goes to %v, not punched to the server's NAT %v", ra, sh.PublicIP)
+		}
+		t.Logf("path: punched to %v, relay at %v unused, %v", ra, relayAddr, time.Since(start).Round(time.Millisecond))
+		return
+	}
 	if got := remoteOf(t, c); got != relayAddr {
 		t.Fatalf("client stream goes to %v, not the relay at %v", got, relayAddr)
 	}

@@ -5,7 +5,8 @@
 //   node blindrelay_peer.js join <host:port> <n>  n persistent nodes joining a network
 //
 // One more ephemeral "user" node is made, firewalled with no quick
-// firewall check unless "open" is given; listen and connect run on it.
+// firewall check unless "open" is given, on 127.0.0.1 unless "host=<ip>"
+// is given; listen and connect run on it.
 // Prints "ready <json>" ({bootstrap, ports}), then reads JSON commands on
 // stdin and answers each with "result <json>":
 //   {"op":"relay"}                          an open node serving blind-relay;
@@ -66,6 +67,8 @@ async function main () {
   }
   const userOpts = { ephemeral: true, quickFirewall: open, bootstrap, port: await freePort(), host: '127.0.0.1' }
   if (open) userOpts.firewalled = false
+  const hostArg = process.argv.find((a) => a.startsWith('host='))
+  if (hostArg) userOpts.host = hostArg.slice(5)
   const user = new DHT(userOpts)
   await user.fullyBootstrapped()
   nodes.push(user)
