@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,7 +32,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("helper process of TestCrashKill")
 	}
 	kp := crashKeyPair()
-	c, err := Open(dir, Options{KeyPair: &kp, EncryptionKey: bytes.Repeat([]byte{1}, 32), Sync: os.Getenv(crashEnv+"_SYNC") != ""})
+	c, err := openCrashCore(dir, Options{KeyPair: &kp, EncryptionKey: bytes.Repeat([]byte{1}, 32), Sync: os.Getenv(crashEnv+"_SYNC") != ""}, os.Getenv(crashEnv+"_SHARED") != "")
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(2)
@@ -68,9 +69,25 @@ func TestCrashHelper(t *testing.T) {
 	}
 }
 
-// TestCrashKill kills the writer with SIGKILL at random moments (every
-// other run with Options.Sync, the others with the default that leaves
-// writes in the kernel unsynced), reopens
+// openCrashCore opens the core of the crash test in dir: on its own, or
+// (shared) in a Storage in dir/storage with blocks in dir/core. Closing the
+// core also closes the Storage.
+func openCrashCore(dir string, opts Options, shared bool) (*Core, error) {
+	if !shared {
+		return Open(dir, opts)
+	}
+	s, err := OpenStorage(filepath.Join(dir, "storage"), StorageOptions{Sync: opts.Sync})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close() // takes effect when the core is closed
+	return s.Open([]byte("crash"), filepath.Join(dir, "core"), opts)
+}
+
+// TestCrashKill kills the writer with SIGKILL at random moments (in turn
+// with the default that leaves writes in the kernel unsynced, with
+// Options.Sync, and in a shared Storage, each in a directory of its own),
+// reopens
 // the core after each kill and audits it from scratch: every block against
 // the tree, the signature of the head, and the head at least as new as the
 // last acknowledged one.
@@ -78,17 +95,23 @@ func TestCrashKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test is slow")
 	}
-	dir := t.TempDir()
+	dirs := [3]string{t.TempDir(), t.TempDir(), t.TempDir()}
 	kills := 30
 	rng := rand.New(rand.NewPCG(42, 7))
-	var lastLen, lastFork uint64
+	var lasts [3][2]uint64
 	for k := range kills {
+		mode := k % 3
+		dir := dirs[mode]
+		lastLen, lastFork := lasts[mode][0], lasts[mode][1]
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.v=false")
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
-		if k%2 == 1 {
-			// Half the runs with fsync: a killed process must not lose
-			// acknowledged writes either way.
+		switch mode {
+		case 1:
+			// With fsync: a killed process must not lose acknowledged
+			// writes either way.
 			cmd.Env = append(cmd.Env, crashEnv+"_SYNC=1")
+		case 2:
+			cmd.Env = append(cmd.Env, crashEnv+"_SHARED=1")
 		}
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
@@ -131,8 +154,9 @@ func TestCrashKill(t *testing.T) {
 			lastLen, lastFork = a[0], a[1]
 		}
 
+		lasts[mode] = [2]uint64{lastLen, lastFork}
 		kp := crashKeyPair()
-		c, err := Open(dir, Options{KeyPair: &kp, EncryptionKey: bytes.Repeat([]byte{1}, 32)})
+		c, err := openCrashCore(dir, Options{KeyPair: &kp, EncryptionKey: bytes.Repeat([]byte{1}, 32)}, mode == 2)
 		if err != nil {
 			t.Fatalf("kill %d: reopen: %v", k, err)
 		}
@@ -155,9 +179,11 @@ func TestCrashKill(t *testing.T) {
 			}
 		}
 		c.Close()
-		t.Logf("kill %d: length %d fork %d (acknowledged %d/%d)", k, l, f, lastLen, lastFork)
+		t.Logf("kill %d (mode %d): length %d fork %d (acknowledged %d/%d)", k, mode, l, f, lastLen, lastFork)
 	}
-	if lastLen == 0 {
-		t.Fatal("the writer never got anything done")
+	for mode, last := range lasts {
+		if last[0] == 0 {
+			t.Fatalf("mode %d: the writer never got anything done", mode)
+		}
 	}
 }

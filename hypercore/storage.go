@@ -97,9 +97,13 @@ func (s *store) segments(from, to uint64, fn func(seg uint64, b []byte)) error {
 type store struct {
 	db *pebble.DB
 	// pfx precedes every key of this core (empty unless shared).
-	pfx  []byte
-	data *os.File
-	lock *os.File
+	pfx []byte
+	// shared is the Storage the core was opened from, under id; nil for a
+	// core with a database of its own.
+	shared *Storage
+	id     string
+	data   *os.File
+	lock   *os.File
 
 	// wo is the pebble write mode: always pebble.Sync, since pebble's
 	// NoSync returns before the batch left the process (a kill loses it).
@@ -197,6 +201,13 @@ func (s *store) truncateData(size int64) {
 }
 
 func (s *store) close() error {
+	if s.shared != nil {
+		err := s.data.Close()
+		if e := s.shared.release([]byte(s.id)); err == nil {
+			err = e
+		}
+		return err
+	}
 	err := s.db.Close()
 	if e := s.data.Close(); err == nil {
 		err = e

@@ -1,7 +1,10 @@
 package hypercore
 
 import (
+	"bytes"
+	"errors"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 )
 
@@ -92,4 +95,98 @@ func TestBitfieldLegacyPages(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	checkBits(t, c, want)
+}
+
+// TestSharedStorage keeps two cores in one Storage: each sees only its own
+// records, a truncation of one leaves the other alone, and both read back
+// after the storage is reopened.
+func TestSharedStorage(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenStorage(dir, StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenStorage(dir, StorageOptions{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second OpenStorage: %v", err)
+	}
+	a, err := s.Open([]byte("core-a"), filepath.Join(dir, "a"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "core-a" must not be a prefix of "core-ab" in the key space.
+	b, err := s.Open([]byte("core-ab"), filepath.Join(dir, "b"), Options{EncryptionKey: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open([]byte("core-a"), filepath.Join(dir, "a"), Options{}); !errors.Is(err, ErrAlreadyOpen) {
+		t.Fatalf("second open of one id: %v", err)
+	}
+	appendN(t, a, 0, 3000)
+	appendN(t, b, 0, 1000)
+	if err := a.SetUserData("x", []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Truncate(500); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, b, 500, 10)
+	ka, kb := a.Key(), b.Key()
+	if ka == kb {
+		t.Fatal("two cores, one key")
+	}
+	// Close the storage first: it stays usable until its cores are closed.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open([]byte("core-c"), filepath.Join(dir, "c"), Options{}); !errors.Is(err, ErrStorageClosed) {
+		t.Fatalf("open after Close: %v", err)
+	}
+	appendN(t, a, 3000, 1)
+	a.Close()
+	b.Close()
+
+	s, err = OpenStorage(dir, StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, id := range []string{"core-a", "core-ab", "core-b"} {
+		ok, err := s.Has([]byte(id))
+		if err != nil || ok != (id != "core-b") {
+			t.Fatalf("Has(%s) = %v %v", id, ok, err)
+		}
+	}
+	if _, err := s.Open([]byte("core-b"), filepath.Join(dir, "x"), Options{NoCreate: true}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("NoCreate of a missing core: %v", err)
+	}
+	a, err = s.Open([]byte("core-a"), filepath.Join(dir, "a"), Options{Key: ka[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err = s.Open([]byte("core-ab"), filepath.Join(dir, "b"), Options{Key: kb[:], EncryptionKey: bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.Length() != 3001 || b.Length() != 510 || b.Fork() != 1 || a.Fork() != 0 {
+		t.Fatalf("lengths %d/%d forks %d/%d", a.Length(), b.Length(), a.Fork(), b.Fork())
+	}
+	if v, err := a.UserData("x"); err != nil || string(v) != "a" {
+		t.Fatalf("user data %q %v", v, err)
+	}
+	if v, err := b.UserData("x"); err != nil || v != nil {
+		t.Fatalf("user data of the other core %q %v", v, err)
+	}
+	verifyAll(t, a)
+	verifyAll(t, b)
+	for i := range uint64(510) {
+		v, err := b.Get(t.Context(), i, GetOptions{})
+		if err != nil || !bytes.Equal(v, blockData(int(i))) {
+			t.Fatalf("block %d of b: %q %v", i, v, err)
+		}
+	}
+	if _, err := s.Open(nil, dir, Options{}); !errors.Is(err, ErrBadID) {
+		t.Fatalf("empty id: %v", err)
+	}
 }
