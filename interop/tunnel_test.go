@@ -1,0 +1,261 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/hyperdht"
+	"github.com/warrenp2p/warren/tunnel"
+	"github.com/warrenp2p/warren/udx"
+)
+
+// tunnelBulkSize is the size of the SHA-256-checked download through a
+// tunnel.
+const tunnelBulkSize = 100 << 20
+
+// bulkStream writes the deterministic bulk body to w.
+func bulkStream(w io.Writer) error {
+	r := rand.NewChaCha8([32]byte{'t', 'u', 'n'})
+	buf := make([]byte, 256*1024)
+	for left := tunnelBulkSize; left > 0; left -= len(buf) {
+		r.Read(buf)
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var bulkSum = sync.OnceValue(func() [32]byte {
+	h := sha256.New()
+	bulkStream(h)
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
+})
+
+// httpTarget is the service behind the tunnels: "/" says hello, "/bulk"
+// sends the bulk body.
+func httpTarget(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.Proto)
+	})
+	mux.HandleFunc("/bulk", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(tunnelBulkSize))
+		bulkStream(w)
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// checkHTTP makes HTTP/1.0 and HTTP/1.1 requests through the tunnel at
+// addr, and with bulk the 100 MiB download.
+func checkHTTP(t *testing.T, addr string, bulk bool) {
+	t.Helper()
+	// HTTP/1.0: the request, then our half-close; the service answers and
+	// closes, and the whole answer must arrive.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: tunnel\r\n\r\n")
+	c.(*net.TCPConn).CloseWrite()
+	resp, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || !strings.HasPrefix(string(resp), "HTTP/1.0 200 OK") || !strings.HasSuffix(string(resp), "\r\n\r\nhello HTTP/1.0") {
+		t.Fatalf("HTTP/1.0 through the tunnel: %q %v", resp, err)
+	}
+	// HTTP/1.1: two requests on one kept-alive connection.
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		},
+		DisableCompression: true,
+	}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: tr, Timeout: 10 * time.Minute}
+	for i := 0; i < 2; i++ {
+		reused := false
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused }})
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://tunnel/", nil)
+		r, err := cl.Do(req)
+		if err != nil {
+			t.Fatalf("HTTP/1.1 request %d: %v", i, err)
+		}
+		b, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil || string(b) != "hello HTTP/1.1" {
+			t.Fatalf("HTTP/1.1 request %d: %q %v", i, b, err)
+		}
+		if i == 1 && !reused {
+			t.Error("the second HTTP/1.1 request did not reuse the connection")
+		}
+	}
+	if !bulk {
+		return
+	}
+	start := time.Now()
+	r, err := cl.Get("http://tunnel/bulk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, r.Body)
+	if err != nil || n != tunnelBulkSize {
+		t.Fatalf("bulk: %d bytes, %v", n, err)
+	}
+	want := bulkSum()
+	if !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatal("bulk: SHA-256 differs")
+	}
+	t.Logf("100 MiB through the tunnel in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// tunnelNet is a Go bootstrapper with three persistent Go nodes on
+// loopback; node starts more nodes on it.
+type tunnelNet struct {
+	boot string
+	u    *udx.UDX
+}
+
+func newTunnelNet(t *testing.T, ctx context.Context) *tunnelNet {
+	t.Helper()
+	lc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(lc.LocalAddr().(*net.UDPAddr).Port)
+	lc.Close()
+	u := udx.New(&udx.Config{NoBatch: true})
+	boot, err := hyperdht.NewBootstrapper("127.0.0.1", port, &hyperdht.Config{DHT: dht.Config{Host: "127.0.0.1", UDX: u}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { boot.Close() })
+	tn := &tunnelNet{boot: fmt.Sprintf("127.0.0.1:%d", port), u: u}
+	for i := 0; i < 3; i++ {
+		tn.node(t, ctx, nil, dht.Config{Ephemeral: boolPtr(false), Firewalled: boolPtr(false), UDX: u})
+	}
+	return tn
+}
+
+func (tn *tunnelNet) node(t *testing.T, ctx context.Context, kp *crypto.KeyPair, cfg dht.Config) *hyperdht.DHT {
+	t.Helper()
+	cfg.Host = "127.0.0.1"
+	cfg.Bootstrap = []string{tn.boot}
+	d, err := hyperdht.New(&hyperdht.Config{DHT: cfg, KeyPair: kp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if err := d.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// A warren tunnel server and a holesail-style JS client: public, private
+// (the z32 seed, as holesail-server hands out) and a holesail --key secret
+// (SHA-256 on both sides, as the holesail CLI).
+func TestInteropTunnelGoServerJSClient(t *testing.T) {
+	env := Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(t, ctx)
+	port := httpTarget(t)
+	secret := "interop-secret-of-at-least-32-characters"
+	for _, mode := range []string{"public", "private", "secret"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := tunnel.ServerConfig{Port: port, Private: mode != "public"}
+			if mode == "secret" {
+				cfg.Seed = tunnel.SeedFromSecret(secret)
+			}
+			srv, err := tunnel.Serve(ctx, tn.node(t, ctx, nil, dht.Config{UDX: tn.u}), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			key := srv.Key()
+			if mode == "secret" {
+				key = secret
+			}
+			js := env.Start(t, "tunnel_peer.js", "client", tn.boot, key, mode)
+			if rec, want := js.Expect(t, "record "), fmt.Sprintf(`{"host":"127.0.0.1","port":%d}`, port); rec != want {
+				t.Fatalf("JS read the record %s, want %s", rec, want)
+			}
+			addr := "127.0.0.1:" + js.Expect(t, "listening ")
+			checkHTTP(t, addr, mode == "private")
+			js.Wait(t)
+		})
+	}
+}
+
+// A holesail-style JS tunnel server and a warren tunnel client, public and
+// private; the client finds the mode from the record (Auto).
+func TestInteropTunnelJSServerGoClient(t *testing.T) {
+	env := Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(t, ctx)
+	port := httpTarget(t)
+	for _, mode := range []string{"public", "private"} {
+		t.Run(mode, func(t *testing.T) {
+			seed := make([]byte, 32)
+			seed[0] = byte(len(mode))
+			js := env.Start(t, "tunnel_peer.js", "server", tn.boot, strconv.Itoa(port), hex.EncodeToString(seed), mode)
+			key := js.Expect(t, "key ")
+			pk := js.Expect(t, "publickey ")
+			keys, err := tunnel.ParseKey(key, tunnel.Auto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kp *crypto.KeyPair
+			if p, ok := keys[0].KeyPair(); ok {
+				kp = &p
+			}
+			d := tn.node(t, ctx, kp, dht.Config{UDX: tn.u})
+			k, rec, err := tunnel.Resolve(ctx, d, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k.Private() != (mode == "private") || hex.EncodeToString(k.PublicKey) != pk {
+				t.Fatalf("resolved private=%v key %x, want %s %s", k.Private(), k.PublicKey, mode, pk)
+			}
+			if rec == nil || rec.Port != port || rec.Host != "127.0.0.1" || rec.UDP {
+				t.Fatalf("record %+v", rec)
+			}
+			cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			checkHTTP(t, cl.Addr().String(), mode == "private")
+			js.Wait(t)
+		})
+	}
+}
