@@ -287,7 +287,9 @@ func (r *Reader) seek(at uint64) (uint64, uint64, error) {
 			}
 			return index, at - rel, nil
 		}
-		if !errors.Is(err, hypercore.ErrNotAvailable) {
+		// Out of range: the core has not learned its length from a peer
+		// yet. Fetching a block of the blob teaches it.
+		if !errors.Is(err, hypercore.ErrNotAvailable) && !errors.Is(err, hypercore.ErrOutOfRange) {
 			return 0, 0, err
 		}
 		if try == 0 {
