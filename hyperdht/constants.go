@@ -34,13 +34,42 @@
 //     random side opens 256 sockets (birthday paradox), at most one such
 //     punch per 20 s as in hyperdht.
 //
-// The stream then carries a secretstream started from the handshake keys.
+// The stream then carries a secretstream started from the handshake keys;
+// besides its byte stream it carries datagrams (secretstream's
+// SendDatagram/ReadDatagram, secret-stream's send and 'message') as UDX
+// messages.
+//
+// # Blind relays
+//
+// Either side may name a blind relay (ConnectOptions.RelayThrough,
+// ListenOptions.RelayThrough or Config.RelayThrough; the server's choice
+// wins) with a random token, in the handshake payload's relayThrough field.
+// When the peers need hole punching, the relay is the fallback: the client
+// punches first, and when punching fails (two random NATs, a declined or
+// rate-limited punch, a probe that learns nothing, or nothing connecting
+// in time) it sends an abort round and both connect to the relay, open a
+// protomux "blind-relay" channel (id: their own public key) and pair their
+// UDX streams under the token (package blindrelay). The relay splices the
+// two streams with udx RelayTo and sees only ciphertext. A server that
+// cannot punch at all pairs at once. Any node can be a relay
+// (DHT.ServeBlindRelay, Config.BlindRelay).
 //
 // # Differences from hyperdht
 //
-//   - No blind relays: two peers both behind random NATs fail with
-//     ErrDoubleRandomNAT, and a random punch within 20 s of the last one with
-//     ErrTryLater, where hyperdht would pair them through a blind-relay.
+//   - Blind relays are a fallback, not a race: hyperdht pairs through the
+//     relay as soon as the handshake names one and punches meanwhile,
+//     moving a relayed stream to the punched path later (changeRemote) and
+//     closing the relay connection; Warren pairs only after punching
+//     failed and stays on the relay once there. A Warren server still
+//     pairs when a hyperdht client (which pairs at once) aborts its punch
+//     or when nothing connects within 10 s (hyperdht gives up on a relay
+//     after 15 s). Without a relay, two peers both behind random NATs fail
+//     with ErrDoubleRandomNAT, and a random punch within 20 s of the last
+//     one with ErrTryLater (hyperdht waits and retries when a relay is
+//     named).
+//   - The connection to the relay is kept alive with UDX heartbeats every
+//     5 s (hyperdht sends empty secret-stream frames); the relayed stream
+//     ends when that connection does.
 //   - The LAN shortcut is taken only when the relay sees one public address
 //     for both peers and is not raced with punching; no reopening of an unstable
 //     puncher socket, no connection pool, socket pool, reusable sockets,

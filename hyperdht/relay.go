@@ -27,6 +27,10 @@ var (
 // after 15 s).
 const relayWait = 20 * time.Second
 
+// relayKeepAlive is how often an idle connection to a blind relay sends a
+// heartbeat, as hyperdht's relayKeepAlive default.
+const relayKeepAlive = 5 * time.Second
+
 // ConnectOptions tune one ConnectWith. The zero value is Connect.
 type ConnectOptions struct {
 	// RelayThrough picks the blind relay (by public key) to pair through
@@ -133,6 +137,9 @@ func (d *DHT) pairThroughRelay(ctx context.Context, rs *rawStream, p *relayPlan)
 		conn.Close()
 		return ErrRelayFailed
 	}
+	// Heartbeats keep the NAT mapping to the relay open while the
+	// relayed stream idles (hyperdht's relayKeepAlive).
+	st.SetKeepAlive(relayKeepAlive)
 	mux := protomux.New(sc, nil)
 	closeAll := func() {
 		mux.Close()
