@@ -269,3 +269,41 @@ func FuzzDecodeUnpair(f *testing.F) {
 		}
 	})
 }
+
+// One session cannot hold more than MaxPerSession pairings, nor the
+// server more than MaxPending.
+func TestPairingBounds(t *testing.T) {
+	e := newEnv(t)
+	setBounds := func(perSession, pending int) {
+		e.srv.mu.Lock()
+		e.srv.maxPerSess, e.srv.maxPending = perSession, pending
+		e.srv.mu.Unlock()
+	}
+	// waitPending waits until n pairings are pending, then checks that no
+	// more come.
+	waitPending := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for e.srv.Stats().Pending < n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if got := e.srv.Stats().Pending; got != n {
+			t.Fatalf("pending %d, want %d", got, n)
+		}
+	}
+	setBounds(3, 4096)
+	c := e.session(t, "greedy")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := 0; i < 10; i++ {
+		go c.Pair(ctx, true, NewToken(), uint32(100+i))
+	}
+	waitPending(3)
+	setBounds(100, 5)
+	c2 := e.session(t, "other")
+	for i := 0; i < 10; i++ {
+		go c2.Pair(ctx, true, NewToken(), uint32(200+i))
+	}
+	waitPending(5)
+}

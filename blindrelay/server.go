@@ -30,6 +30,9 @@ type ServerConfig struct {
 	// MaxPending bounds the pairings waiting for their other side across
 	// all sessions; 0 means 4096. Pairs beyond it are ignored.
 	MaxPending int
+	// MaxPerSession bounds the tokens one session pairs or relays under
+	// at a time; 0 means 256. Pairs beyond it are ignored.
+	MaxPerSession int
 	// Logger receives debug logs; nil is silent.
 	Logger *slog.Logger
 }
@@ -47,6 +50,7 @@ type Stats struct {
 type Server struct {
 	newStream  func(cfg *udx.StreamConfig) (*udx.Stream, error)
 	maxPending int
+	maxPerSess int
 	log        *slog.Logger
 
 	mu       sync.Mutex
@@ -78,12 +82,16 @@ func NewServer(cfg ServerConfig) *Server {
 	s := &Server{
 		newStream:  cfg.NewStream,
 		maxPending: cfg.MaxPending,
+		maxPerSess: cfg.MaxPerSession,
 		log:        cfg.Logger,
 		pending:    map[[32]byte]*pairing{},
 		sessions:   map[*Session]struct{}{},
 	}
 	if s.maxPending <= 0 {
 		s.maxPending = 4096
+	}
+	if s.maxPerSess <= 0 {
+		s.maxPerSess = 256
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -169,9 +177,9 @@ func (sess *Session) onPair(b []byte) error {
 		s.mu.Unlock()
 		return nil
 	}
-	if sess.links[m.Token] != nil {
+	if sess.links[m.Token] != nil || len(sess.pairing)+len(sess.links) >= s.maxPerSess {
 		s.mu.Unlock()
-		return nil // this session relays under the token already
+		return nil // relaying under the token already, or too much at once
 	}
 	p := s.pending[m.Token]
 	if p == nil {
