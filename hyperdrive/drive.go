@@ -92,6 +92,7 @@ type Drive struct {
 	db    *hypercore.Session
 	opts  Options
 
+	opening   chan struct{} // held while opening the blobs core
 	mu        sync.Mutex
 	blobs     *hyperblobs.Blobs
 	blobsSess *hypercore.Session
@@ -104,7 +105,7 @@ type Drive struct {
 // for the blocks they need until their context ends. Close the drive, then
 // the store.
 func Open(ctx context.Context, store *corestore.Store, key []byte, opts *Options) (*Drive, error) {
-	d := &Drive{store: store}
+	d := &Drive{store: store, opening: make(chan struct{}, 1)}
 	if opts != nil {
 		d.opts = *opts
 	}
@@ -173,16 +174,22 @@ func (d *Drive) openWritableBlobs(ctx context.Context) error {
 }
 
 // Blobs returns the drive's blob store, opening the blobs core first if
-// needed (which, on a drive opened by key, waits for the db's header block).
+// needed (which, on a drive opened by key, waits for the db's header block
+// until ctx ends).
 func (d *Drive) Blobs(ctx context.Context) (*hyperblobs.Blobs, error) {
 	r := d.root
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, ErrClosed
+	if b, err := r.loadedBlobs(); b != nil || err != nil {
+		return b, err
 	}
-	if r.blobs != nil {
-		return r.blobs, nil
+	// One opener at a time; the others wait for it (or their ctx).
+	select {
+	case r.opening <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-r.opening }()
+	if b, err := r.loadedBlobs(); b != nil || err != nil {
+		return b, err
 	}
 	key, err := r.blobsKey(ctx)
 	if err != nil {
@@ -192,9 +199,24 @@ func (d *Drive) Blobs(ctx context.Context) (*hyperblobs.Blobs, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		s.Close()
+		return nil, ErrClosed
+	}
 	r.blobsSess = s
 	r.blobs = hyperblobs.New(s.Core, nil)
 	return r.blobs, nil
+}
+
+func (d *Drive) loadedBlobs() (*hyperblobs.Blobs, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	return d.blobs, nil
 }
 
 // blobsKey finds the blobs core key: the header's contentFeed, else derived

@@ -193,3 +193,77 @@ func TestForgedBlockNeverReachesDisk(t *testing.T) {
 		t.Fatalf("files on disk after a failed mirror: %q", files)
 	}
 }
+
+// TestReplicatedWatchAndCheckout: a sparse reader follows the writer: Watch
+// sees a new file arrive, and a checkout of the older version still reads.
+func TestReplicatedWatchAndCheckout(t *testing.T) {
+	ctx := testCtx(t)
+	w := newDrive(t)
+	w.Put(ctx, "/docs/a", []byte("a1"), nil)
+	rs := newStore(t)
+	key := w.Key()
+	r, err := Open(ctx, rs, key[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	replicatePair(t, w.root.store, rs, nil)
+	if err := r.WaitVersion(ctx, w.Version()); err != nil {
+		t.Fatal(err)
+	}
+	v1 := r.Version()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	seen := make(chan *Drive, 1)
+	go func() {
+		for c, err := range r.Watch(wctx, "/docs") {
+			if err == nil {
+				seen <- c.Current
+			}
+			return
+		}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	w.Put(ctx, "/docs/a", []byte("a2"), nil)
+	select {
+	case cur := <-seen:
+		if got, err := cur.Get(ctx, "/docs/a"); err != nil || string(got) != "a2" {
+			t.Fatalf("after change: %q %v", got, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("reader never saw the change")
+	}
+	if got, err := r.Checkout(v1).Get(ctx, "/docs/a"); err != nil || string(got) != "a1" {
+		t.Fatalf("checkout: %q %v", got, err)
+	}
+	if err := r.Put(ctx, "/x", nil, nil); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("put on a reader: %v", err)
+	}
+}
+
+// TestCloseWhileWaitingForPeers: a drive opened by key with no peer
+// waits for its header; Close does not wait for that.
+func TestCloseWhileWaitingForPeers(t *testing.T) {
+	ctx := testCtx(t)
+	key := make([]byte, 32)
+	key[0] = 1
+	r, err := Open(ctx, newStore(t), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { _, err := r.Blobs(wctx); errc <- err }()
+	time.Sleep(100 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Second):
+		t.Fatal("Close waited for the network")
+	}
+	if err := <-errc; err == nil {
+		t.Fatal("blobs key found without peers")
+	}
+}
