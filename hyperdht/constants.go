@@ -72,8 +72,12 @@
 //     ends when that connection does.
 //   - The LAN shortcut is taken only when the relay sees one public address
 //     for both peers and is not raced with punching; no reopening of an unstable
-//     puncher socket, no connection pool, socket pool, reusable sockets,
-//     suspend/resume or plugins.
+//     puncher socket, socket pool, reusable sockets, suspend/resume or
+//     plugins.
+//   - The connection pool (Pool) hands out a connection once it is open (a
+//     hyperdht pool hands out the stream while it still connects), and
+//     servers' connections join it by Pool.Add rather than by attaching
+//     the server.
 //   - A server does not ask a client on the same host over loopback to punch
 //     (it sends no holepunch info and opens the stream itself), so a JS
 //     client connects to it directly.

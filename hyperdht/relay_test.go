@@ -3,8 +3,10 @@ package hyperdht
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"testing"
@@ -156,4 +158,83 @@ func testLogger(t *testing.T, name string) *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}
+
+// relayEnv is a loopback testnet with a blind relay and two firewalled
+// peers that cannot reach each other but through it.
+type relayEnv struct {
+	relayNode, sn, cn *DHT
+	relay             *Server
+	rkp               crypto.KeyPair
+}
+
+func newRelayEnv(t *testing.T, ctx context.Context) *relayEnv {
+	tn := newTestnet(t, 4)
+	e := &relayEnv{}
+	e.rkp, _ = crypto.NewKeyPair()
+	e.relayNode = tn.add(t, &Config{DHT: dht.Config{Firewalled: boolp(false)}})
+	fw := dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}
+	e.sn = tn.add(t, &Config{DHT: fw})
+	e.cn = tn.add(t, &Config{DHT: fw})
+	for _, n := range []*DHT{e.relayNode, e.sn, e.cn} {
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	if e.relay, err = e.relayNode.ServeBlindRelay(ctx, e.rkp); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func noPunch(relay ed25519.PublicKey) *ConnectOptions {
+	return &ConnectOptions{NoLocalConnection: true, NoFastOpen: true, Holepunch: func(_, _ uint64) bool { return false },
+		RelayThrough: func() ed25519.PublicKey { return relay }}
+}
+
+// A relay that goes away takes the relayed connection with it.
+func TestRelayGoneEndsConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e := newRelayEnv(t, ctx)
+	kp, _ := crypto.NewKeyPair()
+	srv, err := e.sn.ListenWith(ctx, kp, &ListenOptions{NoLocalConnection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	c, err := e.cn.ConnectWith(ctx, kp.PublicKey, noPunch(e.rkp.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	echoOnce(t, c, "before")
+	e.relayNode.Close()
+	buf := make([]byte, 1)
+	_, err = c.Read(buf)
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("read through a closed relay: %v", err)
+	}
+}
+
+// A named relay that does not exist fails the connection with
+// ErrRelayFailed once punching was declined.
+func TestRelayMissing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e := newRelayEnv(t, ctx)
+	kp, _ := crypto.NewKeyPair()
+	srv, err := e.sn.ListenWith(ctx, kp, &ListenOptions{NoLocalConnection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	nobody, _ := crypto.NewKeyPair()
+	_, err = e.cn.ConnectWith(ctx, kp.PublicKey, noPunch(nobody.PublicKey))
+	if !errors.Is(err, ErrRelayFailed) {
+		t.Fatalf("got %v, want ErrRelayFailed", err)
+	}
 }
