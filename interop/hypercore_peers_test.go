@@ -1,0 +1,406 @@
+package interop
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/hypercore"
+	"github.com/warrenp2p/warren/protomux"
+	"github.com/warrenp2p/warren/secretstream"
+)
+
+// listen opens a loopback TCP listener for one JS peer.
+func listen(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln, fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// replicatePair links two Go cores over TCP + secret-stream + protomux and
+// returns b's peer.
+func replicatePair(t *testing.T, a, b *hypercore.Core) *hypercore.Peer {
+	t.Helper()
+	ln, _ := listen(t)
+	type res struct {
+		p   *hypercore.Peer
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		ss := secretstream.Client(conn, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := ss.Handshake(ctx); err != nil {
+			ch <- res{nil, err}
+			return
+		}
+		mux := protomux.New(ss, &protomux.Config{DeferStart: true})
+		t.Cleanup(func() { mux.Close(); <-mux.Done() })
+		p, err := a.Replicate(mux, true, ss.HandshakeHash())
+		mux.Start()
+		ch <- res{p, err}
+	}()
+	pb := acceptReplicate(t, ln, b)
+	if r := <-ch; r.err != nil {
+		t.Fatal(r.err)
+	}
+	return pb
+}
+
+// blockSum is the sha256 of replBlock(start..end-1).
+func blockSum(start, end int) string {
+	h := sha256.New()
+	for i := start; i < end; i++ {
+		h.Write(replBlock(i))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// goSeeder opens a Go writer from seed holding replBlock(0..n-1): the same
+// core, byte for byte, as a JS writer from that seed.
+func goSeeder(t *testing.T, seed []byte, n int) *hypercore.Core {
+	t.Helper()
+	kp, err := crypto.KeyPairFromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := hypercore.Open(t.TempDir(), hypercore.Options{KeyPair: &kp, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	for i := 0; i < n; i += 4096 {
+		var bs [][]byte
+		for j := i; j < min(i+4096, n); j++ {
+			bs = append(bs, replBlock(j))
+		}
+		if _, err := w.Append(bs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+func openReader(t *testing.T, key []byte, sparse bool) *hypercore.Core {
+	t.Helper()
+	r, err := hypercore.Open(t.TempDir(), hypercore.Options{Key: key, Sparse: sparse, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func countHas(c *hypercore.Core, n int) int {
+	k := 0
+	for i := range uint64(n) {
+		if c.Has(i) {
+			k++
+		}
+	}
+	return k
+}
+
+// jsVerifies has a fresh JS reader replicate c (served by Go) and fetch,
+// verifying every proof against the key, its first n blocks.
+func jsVerifies(t *testing.T, env *Env, c *hypercore.Core, n int) {
+	t.Helper()
+	ln, port := listen(t)
+	key := c.Key()
+	js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{"role": "reader", "key": hex.EncodeToString(key[:])}))
+	acceptReplicate(t, ln, c)
+	io.WriteString(js.Stdin, fmt.Sprintf("get %d\n", n))
+	if got, want := js.Expect(t, "got "), fmt.Sprintf("%d %s fork %d", n, blockSum(0, n), c.Fork()); got != want {
+		t.Fatalf("JS reader of the Go store got %s, want %s", got, want)
+	}
+	io.WriteString(js.Stdin, "exit\n")
+	js.Wait(t)
+}
+
+// TestInteropHypercoreBulk replicates 100k small blocks each way over TCP +
+// secret-stream, with blocks appended while the download runs and, JS to
+// Go, a truncation the Go reader follows.
+func TestInteropHypercoreBulk(t *testing.T) {
+	env := Require(t)
+	const n = 100_000
+	t.Run("JSToGo", func(t *testing.T) {
+		ln, port := listen(t)
+		js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{
+			"role": "writer", "seed": hex.EncodeToString(seedFor("bulk")), "blocks": n,
+		}))
+		key, _ := hex.DecodeString(js.Expect(t, "key "))
+		r := openReader(t, key, false)
+		start := time.Now()
+		peer := acceptReplicate(t, ln, r)
+		waitGoBlocks(t, r, 0, n/2)
+		io.WriteString(js.Stdin, "append 500\n")
+		js.Expect(t, "length ")
+		waitGoBlocks(t, r, n/2, n+500)
+		t.Logf("JS->Go: %d blocks in %v", n+500, time.Since(start))
+		if r.ContiguousLength() != n+500 || peer.Err() != nil {
+			t.Fatalf("contiguous %d, peer %v", r.ContiguousLength(), peer.Err())
+		}
+		io.WriteString(js.Stdin, "truncate 99000\n")
+		js.Expect(t, "fork ")
+		io.WriteString(js.Stdin, "append 10\n")
+		js.Expect(t, "length ")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		for r.Fork() != 1 || r.Length() != 99010 {
+			if ctx.Err() != nil {
+				t.Fatalf("reader did not follow the truncation: length %d fork %d", r.Length(), r.Fork())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for i := 99000; i < 99010; i++ {
+			v, err := r.Get(ctx, uint64(i), hypercore.GetOptions{Wait: true})
+			if err != nil || string(v) != fmt.Sprintf("f1-block-%d", i) {
+				t.Fatalf("block %d after truncation: %q %v", i, v, err)
+			}
+		}
+		io.WriteString(js.Stdin, "exit\n")
+		js.Wait(t)
+	})
+	t.Run("GoToJS", func(t *testing.T) {
+		ln, port := listen(t)
+		w := goSeeder(t, seedFor("bulk-go"), n)
+		key := w.Key()
+		js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{"role": "reader", "key": hex.EncodeToString(key[:])}))
+		start := time.Now()
+		acceptReplicate(t, ln, w)
+		io.WriteString(js.Stdin, fmt.Sprintf("get %d\n", n+500))
+		// Appended while the JS reader downloads.
+		time.Sleep(200 * time.Millisecond)
+		var more [][]byte
+		for i := n; i < n+500; i++ {
+			more = append(more, replBlock(i))
+		}
+		if _, err := w.Append(more...); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := js.Expect(t, "got "), fmt.Sprintf("%d %s fork 0", n+500, blockSum(0, n+500)); got != want {
+			t.Fatalf("JS got %s, want %s", got, want)
+		}
+		t.Logf("Go->JS: %d blocks in %v", n+500, time.Since(start))
+		io.WriteString(js.Stdin, "exit\n")
+		js.Wait(t)
+	})
+}
+
+// TestInteropHypercoreSparse: a sparse reader downloads only a range and a
+// single block, each way.
+func TestInteropHypercoreSparse(t *testing.T) {
+	env := Require(t)
+	const n = 20_000
+	t.Run("JSToGo", func(t *testing.T) {
+		ln, port := listen(t)
+		js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{
+			"role": "writer", "seed": hex.EncodeToString(seedFor("sparse")), "blocks": n,
+		}))
+		key, _ := hex.DecodeString(js.Expect(t, "key "))
+		r := openReader(t, key, true)
+		acceptReplicate(t, ln, r)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := r.Download(ctx, 12_000, 12_500); err != nil {
+			t.Fatal(err)
+		}
+		v, err := r.Get(ctx, 17_777, hypercore.GetOptions{Wait: true})
+		if err != nil || string(v) != string(replBlock(17_777)) {
+			t.Fatalf("block 17777: %q %v", v, err)
+		}
+		waitGoBlocks(t, r, 12_000, 12_500)
+		if k := countHas(r, n); k != 501 || r.Length() != n {
+			t.Fatalf("sparse reader holds %d blocks of %d", k, r.Length())
+		}
+		io.WriteString(js.Stdin, "exit\n")
+		js.Wait(t)
+	})
+	t.Run("GoToJS", func(t *testing.T) {
+		ln, port := listen(t)
+		w := goSeeder(t, seedFor("sparse-go"), n)
+		key := w.Key()
+		js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{"role": "reader", "key": hex.EncodeToString(key[:])}))
+		acceptReplicate(t, ln, w)
+		io.WriteString(js.Stdin, "range 12000 12500\n")
+		if got, want := js.Expect(t, "range "), "12000 12500 "+blockSum(12_000, 12_500); got != want {
+			t.Fatalf("JS range %s, want %s", got, want)
+		}
+		io.WriteString(js.Stdin, fmt.Sprintf("have %d\n", n))
+		if got := js.Expect(t, "have "); got != "500" {
+			t.Fatalf("JS sparse reader holds %s blocks", got)
+		}
+		io.WriteString(js.Stdin, "exit\n")
+		js.Wait(t)
+	})
+}
+
+// TestInteropHypercoreExtension: extension messages between Go's
+// Core.RegisterExtension and hypercore's registerExtension, both ways.
+func TestInteropHypercoreExtension(t *testing.T) {
+	env := Require(t)
+	ln, port := listen(t)
+	w := goSeeder(t, seedFor("ext"), 10)
+	got := make(chan string, 8)
+	var ext *hypercore.Extension
+	ext = w.RegisterExtension("warren-echo", func(p *hypercore.Peer, msg []byte) {
+		got <- string(msg)
+		if len(msg) < 3 || string(msg[:3]) != "re:" {
+			ext.Send(p, append([]byte("re:"), msg...))
+		}
+	})
+	defer ext.Close()
+	key := w.Key()
+	js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{"role": "reader", "key": hex.EncodeToString(key[:])}))
+	acceptReplicate(t, ln, w)
+	io.WriteString(js.Stdin, "get 10\n")
+	js.Expect(t, "got ")
+	if k := ext.Broadcast([]byte("from-go")); k != 1 {
+		t.Fatalf("broadcast reached %d peers", k)
+	}
+	if m := js.Expect(t, "ext "); m != "from-go" {
+		t.Fatalf("JS received %q", m)
+	}
+	expect := func(want string) {
+		t.Helper()
+		select {
+		case m := <-got:
+			if m != want {
+				t.Fatalf("Go received %q, want %q", m, want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no extension message %q", want)
+		}
+	}
+	expect("re:from-go")
+	io.WriteString(js.Stdin, "ext from-js\n")
+	expect("from-js")
+	if m := js.Expect(t, "ext "); m != "re:from-js" {
+		t.Fatalf("JS received %q", m)
+	}
+	io.WriteString(js.Stdin, "exit\n")
+	js.Wait(t)
+}
+
+// TestInteropHypercoreManyPeers: a Go reader downloads from two JS writers
+// and a Go writer of the same core (one seed) at once; one JS writer dies
+// mid-download and the reader finishes from the others.
+func TestInteropHypercoreManyPeers(t *testing.T) {
+	env := Require(t)
+	const n = 30_000
+	seed := seedFor("many")
+	cfg := replCfg(map[string]any{"role": "writer", "seed": hex.EncodeToString(seed), "blocks": n})
+	ln1, port1 := listen(t)
+	ln2, port2 := listen(t)
+	js1 := env.Start(t, "hypercore-peer.js", port1, cfg)
+	js2 := env.Start(t, "hypercore-peer.js", port2, cfg)
+	key, _ := hex.DecodeString(js1.Expect(t, "key "))
+	if k2 := js2.Expect(t, "key "); k2 != hex.EncodeToString(key) {
+		t.Fatal("JS writers disagree on the key")
+	}
+	g := goSeeder(t, seed, n)
+	if gk := g.Key(); hex.EncodeToString(gk[:]) != hex.EncodeToString(key) {
+		t.Fatal("Go writer from the same seed has another key")
+	}
+	r := openReader(t, key, false)
+	p1 := acceptReplicate(t, ln1, r)
+	p2 := acceptReplicate(t, ln2, r)
+	pg := replicatePair(t, g, r)
+	waitGoBlocks(t, r, 0, n/4)
+	io.WriteString(js1.Stdin, "die\n")
+	waitGoBlocks(t, r, n/4, n)
+	select {
+	case <-p1.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dead peer's channel is still open")
+	}
+	served := 0
+	var total uint64
+	for i, p := range []*hypercore.Peer{p1, p2, pg} {
+		st := p.Stats()
+		t.Logf("peer %d delivered %d blocks (%d timeouts)", i, st.Blocks, st.Timeouts)
+		total += st.Blocks
+		if st.Blocks > 0 {
+			served++
+		}
+		if p != p1 && p.Err() != nil {
+			t.Fatalf("peer %d: %v", i, p.Err())
+		}
+	}
+	if served < 2 || total < n {
+		t.Fatalf("%d blocks from %d peers", total, served)
+	}
+	if r.ContiguousLength() != n {
+		t.Fatalf("contiguous %d", r.ContiguousLength())
+	}
+	io.WriteString(js2.Stdin, "exit\n")
+	js2.Wait(t)
+}
+
+// TestInteropHypercoreHostile: a JS peer running the real hypercore but
+// corrupting its data messages (upgrade signature, upgrade proof node,
+// block values) is dropped by the Go reader, nothing it sent is stored,
+// and the reader completes from an honest JS writer. A fresh JS reader
+// then fetches and verifies the whole core from the Go store.
+func TestInteropHypercoreHostile(t *testing.T) {
+	env := Require(t)
+	const n = 600
+	for _, tc := range []struct {
+		tamper   string
+		together bool
+	}{{"signature", false}, {"proof", false}, {"block", true}} {
+		t.Run(tc.tamper, func(t *testing.T) {
+			seed := hex.EncodeToString(seedFor("hostile"))
+			lnBad, portBad := listen(t)
+			bad := env.Start(t, "hypercore-peer.js", portBad, replCfg(map[string]any{"role": "writer", "seed": seed, "blocks": n, "tamper": tc.tamper}))
+			key, _ := hex.DecodeString(bad.Expect(t, "key "))
+			r := openReader(t, key, false)
+			startHonest := func() {
+				ln, port := listen(t)
+				good := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{"role": "writer", "seed": seed, "blocks": n}))
+				good.Expect(t, "key ")
+				acceptReplicate(t, ln, r)
+			}
+			pBad := acceptReplicate(t, lnBad, r)
+			if tc.together {
+				startHonest()
+			}
+			select {
+			case <-pBad.Done():
+			case <-time.After(30 * time.Second):
+				t.Fatal("hostile peer not dropped")
+			}
+			if err := pBad.Err(); !errors.Is(err, hypercore.ErrBadPeer) {
+				t.Fatalf("hostile peer error: %v", err)
+			}
+			if st := pBad.Stats(); st.Blocks != 0 {
+				t.Fatalf("%d blocks stored from the hostile peer", st.Blocks)
+			}
+			if !tc.together {
+				if r.Length() != 0 || countHas(r, n) != 0 {
+					t.Fatalf("hostile upgrade stored: length %d", r.Length())
+				}
+				startHonest()
+			}
+			waitGoBlocks(t, r, 0, n)
+			jsVerifies(t, env, r, n)
+		})
+	}
+}
