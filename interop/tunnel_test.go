@@ -6,11 +6,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/warrenp2p/warren/internal/netlab"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,11 +77,23 @@ func httpTarget(t *testing.T) int {
 
 // checkHTTP makes HTTP/1.0 and HTTP/1.1 requests through the tunnel at
 // addr, and with bulk the 100 MiB download.
-func checkHTTP(t *testing.T, addr string, bulk bool) {
+func checkHTTP(t *testing.T, addr string, bulk bool) { checkHTTPVia(t, nil, addr, bulk) }
+
+// checkHTTPVia is checkHTTP dialling from h's namespace (nil: this one).
+func checkHTTPVia(t *testing.T, host *netlab.Host, addr string, bulk bool) {
 	t.Helper()
+	dial := func(ctx context.Context) (c net.Conn, err error) {
+		if host == nil {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}
+		if rerr := host.Run(func() error { c, err = (&net.Dialer{}).DialContext(ctx, "tcp", addr); return err }); err == nil {
+			err = rerr
+		}
+		return c, err
+	}
 	// HTTP/1.0: the request, then our half-close; the service answers and
 	// closes, and the whole answer must arrive.
-	c, err := net.Dial("tcp", addr)
+	c, err := dial(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +108,7 @@ func checkHTTP(t *testing.T, addr string, bulk bool) {
 	// HTTP/1.1: two requests on one kept-alive connection.
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+			return dial(ctx)
 		},
 		DisableCompression: true,
 	}
@@ -255,6 +271,111 @@ func TestInteropTunnelJSServerGoClient(t *testing.T) {
 			}
 			defer cl.Close()
 			checkHTTP(t, cl.Addr().String(), mode == "private")
+			js.Wait(t)
+		})
+	}
+}
+
+// labTunnelDHT starts a Go hyperdht node with key pair kp whose sockets
+// live in h's namespace.
+func labTunnelDHT(t *testing.T, h *netlab.Host, kp *crypto.KeyPair, cfg dht.Config) *hyperdht.DHT {
+	t.Helper()
+	c := &hyperdht.Config{KeyPair: kp, DHT: cfg, Listen: func(u *udx.UDX, network, addr string) (s *udx.Socket, err error) {
+		if err2 := h.Run(func() error { s, err = u.Listen(network, addr); return err }); err == nil {
+			err = err2
+		}
+		return s, err
+	}}
+	c.DHT.UDX = udx.New(nil)
+	c.DHT.Host = h.Addr.String()
+	var d *hyperdht.DHT
+	if err := h.Run(func() (err error) { d, err = hyperdht.New(c); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// startLabTunnelJS runs tunnel_peer.js inside h's namespace, its DHT node
+// on h's address.
+func startLabTunnelJS(t *testing.T, env *Env, h *netlab.Host, args ...string) *Proc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	cmd := h.Command(ctx, env.Node, append([]string{env.Script("tunnel_peer.js")}, args...)...)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(env.Dir, "node_modules"), "TUNNEL_DHT_HOST="+h.Addr.String())
+	return env.StartCmd(t, cmd, cancel)
+}
+
+// Warren and holesail-style JS tunnels across two consistent NATs (each
+// peer behind its own endpoint-independent NAT with a firewall, the DHT on
+// the public segment), in both directions, private mode: HTTP/1.0 and 1.1
+// and the 100 MiB download. A JS peer's TCP end lives in its namespace, so
+// the service it serves and the listener it opens are reached there.
+func TestInteropTunnelNetlab(t *testing.T) {
+	env := Require(t)
+	for _, dir := range []string{"go-server", "js-server"} {
+		t.Run(dir, func(t *testing.T) {
+			lab := netlab.New(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			pub := lab.Host("pub", netlab.HostConfig{})
+			labHyperDHT(t, pub, true, dht.Config{})
+			bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
+			for i := 0; i < 4; i++ {
+				h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
+				n := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolPtr(false), Firewalled: boolPtr(false)})
+				if err := n.Bootstrapped(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			gh := lab.Host("gopeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+			jh := lab.Host("jspeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+
+			if dir == "go-server" {
+				port := httpTarget(t) // on this process's loopback, where the Go server dials
+				d := labHyperDHT(t, gh, false, dht.Config{Bootstrap: bs})
+				if err := d.Bootstrapped(ctx); err != nil {
+					t.Fatal(err)
+				}
+				srv, err := tunnel.Serve(ctx, d, tunnel.ServerConfig{Port: port, Private: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				js := startLabTunnelJS(t, env, jh, "client", bs[0], srv.Key(), "private")
+				js.Expect(t, "record ")
+				jsPort := js.Expect(t, "listening ")
+				// The JS client listens on the loopback of its namespace.
+				checkHTTPVia(t, jh, "127.0.0.1:"+jsPort, true)
+				js.Wait(t)
+				return
+			}
+			// The JS server dials the service on the loopback of its namespace.
+			var port int
+			if err := jh.Run(func() error { port = httpTarget(t); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			seed := bytes.Repeat([]byte{9}, 32)
+			js := startLabTunnelJS(t, env, jh, "server", bs[0], strconv.Itoa(port), hex.EncodeToString(seed), "private")
+			keys, err := tunnel.ParseKey(js.Expect(t, "key "), tunnel.Private)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kp, _ := keys[0].KeyPair()
+			d := labTunnelDHT(t, gh, &kp, dht.Config{Bootstrap: bs})
+			if err := d.Bootstrapped(ctx); err != nil {
+				t.Fatal(err)
+			}
+			k, rec, err := tunnel.Resolve(ctx, d, keys)
+			if err != nil || rec == nil {
+				t.Fatalf("resolve: %+v %v", rec, err)
+			}
+			cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			checkHTTPVia(t, nil, cl.Addr().String(), true)
 			js.Wait(t)
 		})
 	}

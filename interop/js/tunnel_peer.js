@@ -14,7 +14,8 @@
 //
 // Both pipe bytes as holesail's connection piper does: data as it comes,
 // end passed on as end, close or error on either side destroys both.
-// Closing stdin shuts the peer down.
+// Closing stdin shuts the peer down. TUNNEL_DHT_HOST binds the DHT node to
+// another address than 127.0.0.1 (netlab).
 const DHT = require('hyperdht')
 const net = require('net')
 const crypto = require('crypto')
@@ -47,7 +48,7 @@ async function putRecord (dht, keyPair, value) {
 
 async function main () {
   const [role, bootstrap, arg1, arg2, arg3] = process.argv.slice(2)
-  const opts = { bootstrap: [bootstrap], host: '127.0.0.1' }
+  const opts = { bootstrap: [bootstrap], host: process.env.TUNNEL_DHT_HOST || '127.0.0.1' }
   let closeAll
 
   if (role === 'server') {
