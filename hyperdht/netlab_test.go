@@ -18,8 +18,9 @@ import (
 	"github.com/warrenp2p/warren/udx"
 )
 
-// labNode starts a hyperdht node whose sockets live in h's namespace.
-func labNode(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config) *DHT {
+// labNode starts a hyperdht node whose sockets live in h's namespace;
+// each of more adjusts its Config.
+func labNode(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config, more ...func(*Config)) *DHT {
 	t.Helper()
 	u := udx.New(nil)
 	var log *slog.Logger
@@ -35,6 +36,9 @@ func labNode(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config) *DHT {
 	}}
 	c.DHT.UDX = u
 	c.DHT.Host = h.Addr.String()
+	for _, f := range more {
+		f(c)
+	}
 	var d *DHT
 	err := h.Run(func() (err error) {
 		if boot {
@@ -215,10 +219,11 @@ func testNetlabRelay(t *testing.T, nat netlab.NAT, serverNames bool) {
 	sh := lab.Host("server", netlab.HostConfig{NAT: nat, Firewall: true})
 	ch := lab.Host("client", netlab.HostConfig{NAT: nat, Firewall: true})
 	sn := labNode(t, sh, false, dht.Config{Bootstrap: bs})
-	cn := labNode(t, ch, false, dht.Config{Bootstrap: bs})
-	if !serverNames {
-		cn.relayThrough = relayKey // as Config.RelayThrough
-	}
+	cn := labNode(t, ch, false, dht.Config{Bootstrap: bs}, func(c *Config) {
+		if !serverNames {
+			c.RelayThrough = relayKey
+		}
+	})
 	if err := sn.Bootstrapped(ctx); err != nil {
 		t.Fatal(err)
 	}
