@@ -142,7 +142,7 @@ func (rep *Replication) onDiscoveryKey(id []byte) {
 			return
 		}
 		var err error
-		c, err = hypercore.Open(r.coreDir(dk), hypercore.Options{NoCreate: true, NoSync: r.opts.NoSync})
+		c, err = r.openCore(dk, hypercore.Options{NoCreate: true})
 		if err != nil || c.DiscoveryKey() != dk {
 			if c != nil {
 				c.Close()

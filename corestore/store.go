@@ -8,8 +8,12 @@
 // corestore does; corestore never makes compat cores.
 //
 // On disk a store is one directory: the primary key file, a lock file that
-// keeps a second process out, and under cores/ one hypercore directory per
-// core named by the hex discovery key.
+// keeps a second process out, one pebble database under storage/ holding
+// the records of every core (a hypercore.Storage, each core under its
+// discovery key), and under cores/ one directory per core named by the hex
+// discovery key with the core's block data. (A core directory holding a
+// database of its own, as stores written before the shared database have,
+// is still opened on its own.)
 //
 // Store.Replicate carries every open core over one protomux stream and opens
 // a stored core when the remote asks for its discovery key.
@@ -51,7 +55,12 @@ type Options struct {
 	// an existing store must hold the same one (ErrPrimaryKeyMismatch).
 	// Every named core's secret key derives from it: handle it as a secret.
 	PrimaryKey []byte
-	// NoSync is passed to every core (hypercore.Options.NoSync).
+	// Sync fsyncs every write of every core (hypercore.Options.Sync); by
+	// default writes are safe against a killed process, not power loss.
+	Sync bool
+	// NoSync is the default now and has no effect.
+	//
+	// Deprecated: writes are not fsynced unless Sync is set.
 	NoSync bool
 }
 
@@ -91,6 +100,7 @@ type root struct {
 	dir    string
 	opts   Options
 	lock   *os.File
+	st     *hypercore.Storage
 	pk     [32]byte
 	mu     sync.Mutex
 	closed bool
@@ -124,7 +134,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
-	r := &root{dir: dir, opts: o, lock: lock, pk: pk, cores: map[[32]byte]*hypercore.Core{}, reps: map[*Replication]struct{}{}}
+	st, err := hypercore.OpenStorage(filepath.Join(dir, "storage"), hypercore.StorageOptions{Sync: o.Sync})
+	if err != nil {
+		lock.Close()
+		if errors.Is(err, hypercore.ErrLocked) {
+			// Sessions of a closed Store in this process still use it.
+			err = fmt.Errorf("%w: %v", ErrLocked, err)
+		}
+		return nil, err
+	}
+	r := &root{dir: dir, opts: o, lock: lock, st: st, pk: pk, cores: map[[32]byte]*hypercore.Core{}, reps: map[*Replication]struct{}{}}
 	return &Store{r: r}, nil
 }
 
@@ -152,8 +171,28 @@ func (r *root) coreDir(dk [32]byte) string {
 
 // stored reports whether a core with discovery key dk is on disk.
 func (r *root) stored(dk [32]byte) bool {
+	if r.ownDB(dk) {
+		return true
+	}
+	ok, err := r.st.Has(dk[:])
+	return err == nil && ok
+}
+
+// ownDB reports whether the core dk has a database of its own (a store
+// written before the shared database).
+func (r *root) ownDB(dk [32]byte) bool {
 	_, err := os.Stat(filepath.Join(r.coreDir(dk), "db"))
 	return err == nil
+}
+
+// openCore opens the core with discovery key dk: in the shared storage,
+// or on its own if it has a database of its own. r.mu is held.
+func (r *root) openCore(dk [32]byte, ho hypercore.Options) (*hypercore.Core, error) {
+	ho.Sync = r.opts.Sync
+	if r.ownDB(dk) {
+		return hypercore.Open(r.coreDir(dk), ho)
+	}
+	return r.st.Open(dk[:], r.coreDir(dk), ho)
 }
 
 // resolve turns GetOptions into the discovery key and hypercore options of
@@ -163,7 +202,6 @@ func (s *Store) resolve(o GetOptions) ([32]byte, hypercore.Options, error) {
 	ho := hypercore.Options{
 		EncryptionKey: o.EncryptionKey,
 		Sparse:        o.Sparse,
-		NoSync:        s.r.opts.NoSync,
 		NoCreate:      o.NoCreate,
 	}
 	kp := o.KeyPair
@@ -227,7 +265,7 @@ func (s *Store) Get(ctx context.Context, o GetOptions) (*hypercore.Session, erro
 		if ho.NoCreate && !r.stored(dk) {
 			return nil, ErrNotFound
 		}
-		c, err = hypercore.Open(r.coreDir(dk), ho)
+		c, err = r.openCore(dk, ho)
 		if err != nil {
 			if errors.Is(err, hypercore.ErrNotFound) {
 				err = ErrNotFound
@@ -274,6 +312,8 @@ func (s *Store) Close() error {
 		errs = append(errs, c.Close())
 		delete(r.cores, dk)
 	}
+	// The storage closes its database when the last open session ends.
+	errs = append(errs, r.st.Close())
 	errs = append(errs, r.lock.Close())
 	return errors.Join(errs...)
 }
