@@ -342,7 +342,7 @@ func (r *Reader) get(index uint64) ([]byte, error) {
 // prefetch downloads blocks [from, end of range) in the background when
 // the core lacks the first of them. Called with mu.
 func (r *Reader) prefetch(from uint64) {
-	if r.opts.NoPrefetch || r.b.core.Writable() || r.b.core.Has(from) {
+	if r.opts.NoPrefetch || r.b.core.Writable() {
 		return
 	}
 	if r.prefetchDone != nil {
@@ -361,7 +361,7 @@ func (r *Reader) prefetch(from uint64) {
 			end = i + 1
 		}
 	}
-	if from >= end {
+	if from >= end || (r.b.core.Has(from) && r.b.core.Has(end-1)) {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)

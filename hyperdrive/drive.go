@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"sort"
 	"strings"
 	"sync"
 
@@ -728,12 +729,7 @@ func (d *Drive) Download(ctx context.Context, folder string) error {
 		if e.Blob == nil || e.Blob.BlockLength == 0 {
 			return
 		}
-		s, t := e.Blob.BlockOffset, e.Blob.End()
-		if n := len(spans); n > 0 && spans[n-1].end >= s && spans[n-1].start <= s {
-			spans[n-1].end = max(spans[n-1].end, t)
-			return
-		}
-		spans = append(spans, span{s, t})
+		spans = append(spans, span{e.Blob.BlockOffset, e.Blob.End()})
 	}
 	var mapped []*Entry
 	if p, err := Normalize(folder); err == nil {
@@ -757,7 +753,18 @@ func (d *Drive) Download(ctx context.Context, folder string) error {
 		}
 		add(e)
 	}
+	// Merge overlapping and touching ranges: files written one after
+	// another sit in one run of blocks.
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	merged := spans[:0]
 	for _, s := range spans {
+		if n := len(merged); n > 0 && s.start <= merged[n-1].end {
+			merged[n-1].end = max(merged[n-1].end, s.end)
+			continue
+		}
+		merged = append(merged, s)
+	}
+	for _, s := range merged {
 		if s.end > s.start {
 			if err := b.Core().Download(ctx, s.start, s.end); err != nil {
 				return err

@@ -49,6 +49,17 @@ type MirrorOptions struct {
 	Ignore []string
 	// Report, when set, is called for each change before it is made.
 	Report func(MirrorOp)
+	// NoPreload turns off prefetching. By default, when src has a
+	// Download(ctx, folder) method (a *Drive does) and no Filter is set,
+	// Mirror downloads everything under Prefix in the background while it
+	// compares and copies, as mirror-drive preloads, instead of fetching
+	// one file at a time.
+	NoPreload bool
+}
+
+// downloader is a source that can prefetch a folder (a *Drive).
+type downloader interface {
+	Download(ctx context.Context, folder string) error
 }
 
 // MirrorOp is one change Mirror makes: Op is "add", "change" or "remove".
@@ -95,6 +106,15 @@ func Mirror(ctx context.Context, src, dst FS, opts *MirrorOptions) (MirrorCount,
 	prefix := o.Prefix
 	if prefix == "" {
 		prefix = "/"
+	}
+	if dl, ok := src.(downloader); ok && !o.NoPreload && !o.DryRun && o.Filter == nil {
+		pctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			dl.Download(pctx, prefix) // errors show up in the reads
+		}()
+		defer func() { cancel(); <-done }()
 	}
 	ignore := ignoreFunc(o.Ignore)
 	report := func(op MirrorOp) {
