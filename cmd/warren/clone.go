@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +81,9 @@ func runClone(cmd *cobra.Command, g *globals, key [32]byte, dir string, live, pr
 		return err
 	}
 	defer n.Close()
+	if err := removeStaleTemps(local.Root()); err != nil {
+		return err
+	}
 	drive, err := hyperdrive.Open(ctx, n.store, key[:], nil)
 	if err != nil {
 		return fmt.Errorf("opening the drive: %w", err)
@@ -122,6 +129,35 @@ func runClone(cmd *cobra.Command, g *globals, key [32]byte, dir string, live, pr
 		}
 		fmt.Fprintf(out, "updated version=%d changed=%d removed=%d\n", c.version, c.changed, c.removed)
 	}
+}
+
+// tempSuffix ends the names of the temporary files hyperdrive.LocalDir
+// writes a file to before renaming it into place.
+const tempSuffix = ".warren-tmp"
+
+// removeStaleTemps deletes the temporary files a killed clone left in dir
+// (".name.NNNN.warren-tmp"): their content is in the corestore, and the
+// file is written again.
+func removeStaleTemps(dir string) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		name := d.Name()
+		if !d.IsDir() && strings.HasPrefix(name, ".") && strings.HasSuffix(name, tempSuffix) {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cleaning %s: %w", dir, err)
+	}
+	return nil
 }
 
 // cloner mirrors a drive into a local folder, first in full, then version

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -363,6 +364,9 @@ func scanFolder(root string) (folderSnap, error) {
 				return nil // removed while we walked
 			}
 			return err
+		}
+		if strings.Contains(d.Name(), tempSuffix) {
+			return nil // a clone's temporary file, which LocalDir skips too
 		}
 		if d.IsDir() {
 			return nil
