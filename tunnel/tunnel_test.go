@@ -109,6 +109,13 @@ func service(t testing.TB, handle func(c *net.TCPConn)) int {
 // and returns the client's local address.
 func tunnelPair(t testing.TB, tn *testnet, port int, private bool) (string, *Server) {
 	t.Helper()
+	cl, srv := tunnelPairClient(t, tn, port, private)
+	return cl.Addr().String(), srv
+}
+
+// tunnelPairClient is tunnelPair returning the client.
+func tunnelPairClient(t testing.TB, tn *testnet, port int, private bool) (*Client, *Server) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sd := tn.node(t, nil, dht.Config{UDX: tn.u})
@@ -142,7 +149,7 @@ func tunnelPair(t testing.TB, tn *testnet, port int, private bool) (string, *Ser
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cl.Close() })
-	return cl.Addr().String(), srv
+	return cl, srv
 }
 
 func dial(t testing.TB, addr string) *net.TCPConn {
@@ -430,5 +437,43 @@ func TestPipeTCP(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("Pipe: %v", err)
+	}
+}
+
+// Closing the server closes the tunnelled connections (the client's local
+// connection reads the end); closing a client closes its local
+// connections. Neither Close hangs.
+func TestCloseEndsConnections(t *testing.T) {
+	tn := newTestnet(t)
+	for _, which := range []string{"server", "client"} {
+		cl, srv := tunnelPairClient(t, tn, service(t, echo), false)
+		c := dial(t, cl.Addr().String())
+		c.Write([]byte("x"))
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			if which == "server" {
+				done <- srv.Close()
+			} else {
+				done <- cl.Close()
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s Close hangs", which)
+		}
+		if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+			t.Fatalf("read after %s close: %d %v", which, n, err)
+		}
+		if which == "server" {
+			// New connections to a server that is gone are closed.
+			c := dial(t, cl.Addr().String())
+			if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+				t.Fatalf("read with the server gone: %d %v", n, err)
+			}
+		}
 	}
 }

@@ -203,7 +203,7 @@ func TestTunnelEndToEnd(t *testing.T) {
 	if !ok {
 		t.Fatalf("bootstrap printed %q", l)
 	}
-	node := start(t, "--bootstrap", baddr, "dht", "node", "--host", "127.0.0.1")
+	node := start(t, "--bootstrap", baddr, "dht", "node", "--host", "127.0.0.1", "--stats-interval", "100ms")
 	if l := node.line(t); !strings.HasPrefix(l, "listening 127.0.0.1:") {
 		t.Fatalf("node printed %q", l)
 	}
@@ -233,6 +233,9 @@ func TestTunnelEndToEnd(t *testing.T) {
 	}
 	node.stop(t)
 	boot.stop(t)
+	if !strings.Contains(node.stderr.String(), "msg=stats nodes=") {
+		t.Errorf("dht node logged no stats:\n%s", node.stderr.String())
+	}
 }
 
 // runWarren runs warren to completion and returns its exit code, stdout
