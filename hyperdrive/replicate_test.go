@@ -38,6 +38,17 @@ func (c *tamperConn) WriteMessage(p []byte) error {
 // set, wraps the side of a.
 func replicatePair(t *testing.T, a, b *corestore.Store, tamper *tamperConn) {
 	t.Helper()
+	stop := startPair(t, a, b, tamper)
+	t.Cleanup(stop)
+}
+
+func replicateBench(b *testing.B, x, y *corestore.Store) {
+	stop := startPair(b, x, y, nil)
+	b.Cleanup(stop)
+}
+
+func startPair(t testing.TB, a, b *corestore.Store, tamper *tamperConn) func() {
+	t.Helper()
 	ca, cb := net.Pipe()
 	var ma protomux.MessageConn = protomux.Framed(ca)
 	if tamper != nil {
@@ -57,12 +68,12 @@ func replicatePair(t *testing.T, a, b *corestore.Store, tamper *tamperConn) {
 	}
 	muxA.Start()
 	muxB.Start()
-	t.Cleanup(func() {
+	return func() {
 		ra.Close()
 		rb.Close()
 		muxA.Close()
 		muxB.Close()
-	})
+	}
 }
 
 func pattern(n int, seed byte) []byte {
