@@ -238,3 +238,45 @@ func TestRelayMissing(t *testing.T) {
 		t.Fatalf("got %v, want ErrRelayFailed", err)
 	}
 }
+
+// Config.BlindRelay makes a node a relay under its key pair once it has
+// bootstrapped.
+func TestConfigBlindRelay(t *testing.T) {
+	tn := newTestnet(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rkp, _ := crypto.NewKeyPair()
+	rn := tn.add(t, &Config{DHT: dht.Config{Firewalled: boolp(false)}, KeyPair: &rkp, BlindRelay: true})
+	fw := dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}
+	sn := tn.add(t, &Config{DHT: fw})
+	cn := tn.add(t, &Config{DHT: fw})
+	for _, n := range []*DHT{rn, sn, cn} {
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kp, _ := crypto.NewKeyPair()
+	srv, err := sn.ListenWith(ctx, kp, &ListenOptions{NoLocalConnection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	// The relay announces itself in the background: retry until it can
+	// be found.
+	for {
+		c, err := cn.ConnectWith(ctx, kp.PublicKey, noPunch(rkp.PublicKey))
+		if err == nil {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			echoOnce(t, c, "via a Config.BlindRelay node")
+			if got := remoteOf(t, c); got != rn.Node().LocalAddr() {
+				t.Fatalf("stream goes to %v, not the relay at %v", got, rn.Node().LocalAddr())
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

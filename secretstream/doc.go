@@ -15,6 +15,14 @@
 // Write treat the connection as a byte stream; WriteMessage and ReadMessage
 // keep frame boundaries, which is what protomux needs.
 //
+// Over a connection that also carries messages (a DatagramConn, such as a
+// UDX stream), SendDatagram and ReadDatagram carry encrypted, unordered and
+// unreliable datagrams beside the stream, as the JS module's send and
+// 'message' do: each is an 8-byte counter and an XSalsa20-Poly1305
+// secretbox under a per-direction key hashed from the handshake hash, the
+// counter (random at the start) padded with zeros as its nonce. Datagrams
+// that do not open are dropped.
+//
 // Anything wrong on the wire (a failed handshake, a wrong stream id, a frame
 // that does not authenticate, is replayed, or is over the size limit) closes
 // the connection with an error, and nothing from that frame is delivered.
