@@ -225,6 +225,23 @@ func TestInteropTunnelGoServerJSClient(t *testing.T) {
 				t.Fatalf("JS read the record %s, want %s", rec, want)
 			}
 			addr := "127.0.0.1:" + js.Expect(t, "listening ")
+			if mode == "public" {
+				// A tunnelled connection idle for longer than the keepalive
+				// interval (warren's UDX heartbeats, JS's empty frames)
+				// still works.
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(tunnel.KeepAlive + 2*time.Second)
+				c.SetDeadline(time.Now().Add(60 * time.Second))
+				fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n")
+				b, err := io.ReadAll(c)
+				c.Close()
+				if err != nil || !strings.HasSuffix(string(b), "hello HTTP/1.0") {
+					t.Fatalf("after idling: %q %v", b, err)
+				}
+			}
 			checkHTTP(t, addr, mode == "private")
 			js.Wait(t)
 		})

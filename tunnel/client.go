@@ -215,6 +215,7 @@ func (c *Client) handle(local net.Conn) {
 		return
 	}
 	defer c.untrack(remote)
+	keepAlive(remote)
 	c.log.Info("connected", "from", from, "to", remote.RemoteAddr())
 	if err := Pipe(local, remote); err != nil && c.ctx.Err() == nil {
 		c.log.Debug("connection ended with an error", "from", from, "err", err)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"testing"
+	"time"
 
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/keyid"
@@ -120,4 +122,30 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("round trip %+v: %+v %v", r, back, err)
 		}
 	})
+}
+
+type fakeStream struct {
+	net.Conn
+	ka time.Duration
+}
+
+func (f *fakeStream) SetKeepAlive(d time.Duration) { f.ka = d }
+
+type fakeSecure struct {
+	net.Conn
+	raw *fakeStream
+}
+
+func (f *fakeSecure) NetConn() net.Conn { return f.raw }
+
+func TestKeepAliveOnDHTConns(t *testing.T) {
+	raw := &fakeStream{}
+	keepAlive(&fakeSecure{raw: raw})
+	if raw.ka != KeepAlive {
+		t.Fatalf("keepalive %v, want %v", raw.ka, KeepAlive)
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	keepAlive(a) // no NetConn: left alone, no panic
 }

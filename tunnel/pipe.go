@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // closeWriter is a connection that can end its write side alone
@@ -75,5 +76,23 @@ func copyOneWay(dst, src net.Conn) error {
 			}
 			return rerr
 		}
+	}
+}
+
+// KeepAlive is how often an idle tunnelled DHT connection sends a
+// heartbeat, so that NAT mappings on its path stay open while a tunnelled
+// session (ssh, say) idles: the 5 s of hyperdht's connectionKeepAlive.
+const KeepAlive = 5 * time.Second
+
+// keepAlive turns on heartbeats on a DHT connection's UDX stream (a
+// secretstream whose NetConn has SetKeepAlive); other connections are left
+// alone.
+func keepAlive(c net.Conn) {
+	nc, ok := c.(interface{ NetConn() net.Conn })
+	if !ok {
+		return
+	}
+	if ka, ok := nc.NetConn().(interface{ SetKeepAlive(time.Duration) }); ok {
+		ka.SetKeepAlive(KeepAlive)
 	}
 }

@@ -209,6 +209,7 @@ func (s *Server) handle(remote net.Conn) {
 		peer = keyid.ZBase32Encode(pk.RemotePublicKey())
 	}
 	s.log.Info("incoming connection", "from", peer)
+	keepAlive(remote)
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
 	var dialer net.Dialer
 	local, err := dialer.DialContext(dctx, "tcp", s.Target())
