@@ -45,11 +45,12 @@ func (e *env) session(t *testing.T, id string) *Client {
 		t.Fatal(err)
 	}
 	sm.Start()
-	cm := protomux.New(protomux.Framed(a), nil)
+	cm := protomux.New(protomux.Framed(a), &protomux.Config{DeferStart: true})
 	c, err := NewClient(cm, []byte(id))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cm.Start()
 	t.Cleanup(func() { cm.Close(); sm.Close() })
 	return c
 }
@@ -182,11 +183,12 @@ func TestHostileMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	sm.Start()
-	cm := protomux.New(protomux.Framed(a), nil)
+	cm := protomux.New(protomux.Framed(a), &protomux.Config{DeferStart: true})
 	defer cm.Close()
 	ch, _ := cm.Channel(protomux.ChannelOptions{Protocol: Protocol})
 	pair := ch.AddMessage(nil)
 	ch.Open(nil)
+	cm.Start()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := ch.Opened(ctx); err != nil {

@@ -31,7 +31,9 @@ type request struct {
 }
 
 // NewClient opens the blind-relay channel with id on mux (HyperDHT uses
-// the client's own public key as id).
+// the client's own public key as id). A relay opens its side as soon as
+// it accepts the connection, so create the client before the mux starts
+// reading (protomux.Config.DeferStart), or the relay's open is rejected.
 func NewClient(mux *protomux.Mux, id []byte) (*Client, error) {
 	c := &Client{requests: map[[32]byte]*request{}, done: make(chan struct{})}
 	ch, err := mux.Channel(protomux.ChannelOptions{Protocol: Protocol, ID: id, OnClose: func(bool) { c.onClose() }})

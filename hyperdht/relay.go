@@ -140,7 +140,9 @@ func (d *DHT) pairThroughRelay(ctx context.Context, rs *rawStream, p *relayPlan)
 	// Heartbeats keep the NAT mapping to the relay open while the
 	// relayed stream idles (hyperdht's relayKeepAlive).
 	st.SetKeepAlive(relayKeepAlive)
-	mux := protomux.New(sc, nil)
+	// The relay opens its channel at once: the mux reads only once ours
+	// exists, or it would reject the relay's open.
+	mux := protomux.New(sc, &protomux.Config{DeferStart: true})
 	closeAll := func() {
 		mux.Close()
 		conn.Close()
@@ -150,6 +152,7 @@ func (d *DHT) pairThroughRelay(ctx context.Context, rs *rawStream, p *relayPlan)
 		closeAll()
 		return errors.Join(ErrRelayFailed, err)
 	}
+	mux.Start()
 	rs.setRelay(st.Socket(), st.RemoteAddrPort())
 	id, err := cl.Pair(ctx, p.initiator, p.token, rs.stream.ID())
 	if err != nil {
