@@ -234,15 +234,22 @@ func TestReplicatedWatchAndCheckout(t *testing.T) {
 			return
 		}
 	}()
-	time.Sleep(100 * time.Millisecond)
 	w.Put(ctx, "/docs/a", []byte("a2"), nil)
-	select {
-	case cur := <-seen:
-		if got, err := cur.Get(ctx, "/docs/a"); err != nil || string(got) != "a2" {
-			t.Fatalf("after change: %q %v", got, err)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case cur := <-seen:
+			if got, err := cur.Get(ctx, "/docs/a"); err != nil || string(got) != "a2" {
+				t.Fatalf("after change: %q %v", got, err)
+			}
+			done = true
+		case <-tick.C:
+			// The watcher may have started after the write.
+			w.Put(ctx, "/docs/b", []byte("b"), nil)
+		case <-ctx.Done():
+			t.Fatal("reader never saw the change")
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("reader never saw the change")
 	}
 	if got, err := r.Checkout(v1).Get(ctx, "/docs/a"); err != nil || string(got) != "a1" {
 		t.Fatalf("checkout: %q %v", got, err)
@@ -262,7 +269,7 @@ func TestCloseWhileWaitingForPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { _, err := r.Blobs(wctx); errc <- err }()
@@ -271,9 +278,10 @@ func TestCloseWhileWaitingForPeers(t *testing.T) {
 	go func() { r.Close(); close(closed) }()
 	select {
 	case <-closed:
-	case <-time.After(time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("Close waited for the network")
 	}
+	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("blobs key found without peers")
 	}
