@@ -105,29 +105,35 @@ async function main () {
     if (!live) return stop()
 
     let mirrored = drive.version
-    let running = false
-    const follow = async () => {
-      if (running) return
-      running = true
-      try {
-        while (drive.version !== mirrored) {
-          const v = drive.version
-          m = drive.mirror(local)
-          await m.done()
-          mirrored = v
-          console.log('updated ' + v)
-        }
-      } finally {
-        running = false
+    let running = null
+    let stopping = false
+    const follow = () => {
+      if (running || stopping) return running
+      running = followLoop().finally(() => { running = null })
+      return running
+    }
+    const followLoop = async () => {
+      while (drive.version !== mirrored && !stopping) {
+        const v = drive.version
+        m = drive.mirror(local)
+        await m.done()
+        mirrored = v
+        console.log('updated ' + v)
       }
     }
-    drive.core.on('append', () => { follow().catch((err) => console.error(err)) })
-    drive.core.on('truncate', () => { follow().catch((err) => console.error(err)) })
-    follow().catch((err) => console.error(err))
+    const onChange = () => {
+      const p = follow()
+      if (p) p.catch((err) => { if (!stopping) console.error(err) })
+    }
+    drive.core.on('append', onChange)
+    drive.core.on('truncate', onChange)
+    onChange()
     const rl = readline.createInterface({ input: process.stdin })
     for await (const line of rl) {
       if (line.trim() === 'exit') break
     }
+    stopping = true
+    if (running) await running.catch(() => {})
     await stop()
   } else {
     throw new Error('unknown mode ' + mode)
