@@ -487,6 +487,55 @@ func toEntry(be *hyperbee.Entry) (*Entry, error) {
 	return e, nil
 }
 
+// ErrSymlinkLoop reports a chain of more than 16 symlinks.
+var ErrSymlinkLoop = errors.New("hyperdrive: too many levels of symlinks")
+
+// EntryFollow returns the entry at path, following symlinks up to 16
+// times, as hyperdrive's entry(name, { follow: true }). A relative target
+// resolves against the link's own key taken as a folder, as in JS: "../b"
+// at "/a/link" is "/a/b".
+func (d *Drive) EntryFollow(ctx context.Context, path string) (*Entry, error) {
+	for range 16 {
+		e, err := d.Entry(ctx, path)
+		if err != nil || e == nil || !e.IsSymlink() {
+			return e, err
+		}
+		if path, err = Resolve(e.Key, e.Linkname); err != nil {
+			return nil, err
+		}
+	}
+	return nil, ErrSymlinkLoop
+}
+
+// Has reports whether the content of the file at path is stored locally
+// (every block of its blob), so reading it needs no peer. A missing file or
+// a symlink has no content: false.
+func (d *Drive) Has(ctx context.Context, path string) (bool, error) {
+	e, err := d.Entry(ctx, path)
+	if err != nil || e == nil || e.Blob == nil {
+		return false, err
+	}
+	b, err := d.Blobs(ctx)
+	if err != nil {
+		return false, err
+	}
+	return b.Has(*e.Blob), nil
+}
+
+// Clear removes the content of the file at path from local storage (the
+// entry stays; the blocks can be fetched and verified again).
+func (d *Drive) Clear(ctx context.Context, path string) error {
+	e, err := d.Entry(ctx, path)
+	if err != nil || e == nil || e.Blob == nil {
+		return err
+	}
+	b, err := d.Blobs(ctx)
+	if err != nil {
+		return err
+	}
+	return b.Clear(ctx, *e.Blob)
+}
+
 // Exists reports whether there is an entry at path.
 func (d *Drive) Exists(ctx context.Context, path string) (bool, error) {
 	e, err := d.Entry(ctx, path)

@@ -383,3 +383,36 @@ func mustEntry(t *testing.T, d *Drive, p string) *Entry {
 	}
 	return e
 }
+
+func TestFollowHasClear(t *testing.T) {
+	ctx := testCtx(t)
+	d := newDrive(t)
+	d.Put(ctx, "/docs/a", []byte("A"), nil)
+	d.Symlink(ctx, "/docs/rel", "../a", nil) // resolved against the link key, as in JS
+	d.Symlink(ctx, "/abs", "/docs/rel", nil)
+	d.Symlink(ctx, "/loop1", "/loop2", nil)
+	d.Symlink(ctx, "/loop2", "/loop1", nil)
+	e, err := d.EntryFollow(ctx, "/abs")
+	if err != nil || e == nil || e.Key != "/docs/a" {
+		t.Fatalf("follow: %+v %v", e, err)
+	}
+	if _, err := d.EntryFollow(ctx, "/loop1"); !errors.Is(err, ErrSymlinkLoop) {
+		t.Fatalf("loop: %v", err)
+	}
+	if ok, err := d.Has(ctx, "/docs/a"); !ok || err != nil {
+		t.Fatalf("has: %v %v", ok, err)
+	}
+	// A writable core keeps its blocks; clearing works on readers. Here
+	// only check that Clear runs and Has reports what the core says.
+	if err := d.Clear(ctx, "/docs/a"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := d.Blobs(ctx)
+	e, _ = d.Entry(ctx, "/docs/a")
+	if ok, _ := d.Has(ctx, "/docs/a"); ok != b.Has(*e.Blob) {
+		t.Fatal("Has disagrees with the blob store")
+	}
+	if ok, _ := d.Has(ctx, "/abs"); ok {
+		t.Fatal("a symlink has content")
+	}
+}
