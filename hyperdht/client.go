@@ -40,7 +40,7 @@ func (d *DHT) ConnectWith(ctx context.Context, publicKey ed25519.PublicKey, opts
 		return nil, err
 	}
 	c := &connector{d: d, rs: rs, target: target, remote: publicKey, noLocal: o.NoLocalConnection, holepunchFilter: o.Holepunch, noFastOpen: o.NoFastOpen,
-		relay: newRelayPlan(pickRelay(o.RelayThrough, d.relayThrough))}
+		relay: newRelayPlan(pickRelay(o.RelayThrough, d.relayThrough)), nodes: o.RelayAddresses}
 	conn, err := c.run(ctx)
 	if err != nil {
 		rs.destroy()
@@ -61,8 +61,10 @@ type connector struct {
 	noLocal         bool
 	holepunchFilter func(remoteFirewall, localFirewall uint64) bool
 	noFastOpen      bool
-	relay           *relayPlan // our own relay choice, nil for none
-	path            string     // how the connection was made, for logs
+	relay           *relayPlan       // our own relay choice, nil for none
+	path            string           // how the connection was made, for logs
+	nodes           []netip.AddrPort // DHT nodes to try before a query
+	remoteRelays    []netip.AddrPort // the server's relay addresses, from its payload
 }
 
 func (c *connector) run(ctx context.Context) (net.Conn, error) {
@@ -96,9 +98,29 @@ func (c *connector) run(ctx context.Context) (net.Conn, error) {
 			c.d.log.Debug("hyperdht: connect through node failed", "node", addr, "err", err)
 			lastErr = err
 		}
+		if conn != nil {
+			lastErr = nil
+			// Remember the way for the next time, the server's own
+			// view of its relays first, as hyperdht does.
+			via := c.remoteRelays
+			if len(via) == 0 {
+				via = []netip.AddrPort{addr}
+			}
+			d.cacheRelayAddresses(c.target, via)
+		}
 		return conn, final || conn != nil
 	}
-	// A node that relays for the server itself knows the way.
+	// Nodes named by the caller or that led to this server before, then a
+	// node that relays for the server itself, know the way.
+	nodes := c.nodes
+	if len(nodes) == 0 {
+		nodes = d.cachedRelayAddresses(c.target)
+	}
+	for _, a := range nodes {
+		if conn, final := try(a); final {
+			return conn, lastErr
+		}
+	}
 	if r, ok := d.routes.get(c.target); ok && r.server == nil {
 		if conn, final := try(r.relay); final {
 			return conn, lastErr
@@ -156,6 +178,7 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	if err != nil {
 		return nil, true, err
 	}
+	c.remoteRelays = payload.RelayAddresses
 	switch {
 	case payload.Version != 1:
 		return nil, true, ErrIncompatible
@@ -483,4 +506,33 @@ func (c *connector) lanAddress(ctx context.Context, addrs []netip.AddrPort, rela
 		}
 	}
 	return false
+}
+
+// maxRelayAddressCache bounds the servers whose relay addresses Connect
+// remembers.
+const maxRelayAddressCache = 1024
+
+// cacheRelayAddresses remembers up to three nodes that lead to target.
+func (d *DHT) cacheRelayAddresses(target [32]byte, addrs []netip.AddrPort) {
+	if len(addrs) > 3 {
+		addrs = addrs[:3]
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.relayAddrs == nil {
+		d.relayAddrs = map[[32]byte][]netip.AddrPort{}
+	}
+	if _, ok := d.relayAddrs[target]; !ok && len(d.relayAddrs) >= maxRelayAddressCache {
+		for k := range d.relayAddrs {
+			delete(d.relayAddrs, k) // any one: a map's order is random
+			break
+		}
+	}
+	d.relayAddrs[target] = append([]netip.AddrPort(nil), addrs...)
+}
+
+func (d *DHT) cachedRelayAddresses(target [32]byte) []netip.AddrPort {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.relayAddrs[target]
 }

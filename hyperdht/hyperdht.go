@@ -74,6 +74,7 @@ type DHT struct {
 	log  *slog.Logger
 
 	relayThrough func() ed25519.PublicKey
+	relayAddrs   map[[32]byte][]netip.AddrPort // guarded by mu: nodes that led to a server
 
 	routes     *cache[[32]byte, *route]
 	records    *records

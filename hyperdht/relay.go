@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/warrenp2p/warren/blindrelay"
@@ -46,6 +47,10 @@ type ConnectOptions struct {
 	// holepunch option: false gives up (falling back on a blind relay if
 	// one is named, else failing with ErrHolepunchDeclined).
 	Holepunch func(remoteFirewall, localFirewall uint64) bool
+	// RelayAddresses are DHT nodes to send the handshake through before
+	// looking the server up (hyperdht's relayAddresses); nil means the
+	// nodes that led to this server last time, if any.
+	RelayAddresses []netip.AddrPort
 	// NoFastOpen leaves our address to the server out of the probe round,
 	// so the server does not punch toward it at once (hyperdht's
 	// fastOpen: false).

@@ -280,3 +280,56 @@ func TestConfigBlindRelay(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// Connect remembers the nodes that led to a server and goes through them
+// the next time; ConnectOptions.RelayAddresses names them up front.
+func TestRelayAddressesRemembered(t *testing.T) {
+	tn := newTestnet(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fw := dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}
+	sn := tn.add(t, &Config{DHT: fw})
+	cn := tn.add(t, &Config{DHT: fw})
+	cn2 := tn.add(t, &Config{DHT: fw})
+	for _, n := range []*DHT{sn, cn, cn2} {
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kp, _ := crypto.NewKeyPair()
+	srv, err := sn.Listen(ctx, kp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	for i := 0; i < 2; i++ {
+		c, err := cn.Connect(ctx, kp.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		echoOnce(t, c, "again")
+		c.Close()
+		via := cn.cachedRelayAddresses(crypto.Hash(kp.PublicKey))
+		if len(via) == 0 {
+			t.Fatal("no relay addresses remembered")
+		}
+		for _, a := range via {
+			found := false
+			for _, r := range srv.RelayAddresses() {
+				found = found || r == a
+			}
+			if !found {
+				t.Fatalf("remembered %v, not one of the server's relays %v", a, srv.RelayAddresses())
+			}
+		}
+	}
+	// Another node given the addresses connects through them.
+	c, err := cn2.ConnectWith(ctx, kp.PublicKey, &ConnectOptions{RelayAddresses: srv.RelayAddresses()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	echoOnce(t, c, "named nodes")
+}
