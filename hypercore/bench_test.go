@@ -68,23 +68,29 @@ func BenchmarkProof(b *testing.B) {
 	}
 }
 
-// BenchmarkReplicate downloads 16k x 1 KiB blocks from a Go writer to a Go
-// reader over an in-memory pipe (no encryption of the stream).
+// BenchmarkReplicate downloads 16k x 1 KiB blocks, and 1k x 64 KiB,
+// from a Go writer to a Go reader over an in-memory pipe (no encryption of
+// the stream).
 func BenchmarkReplicate(b *testing.B) {
+	b.Run("1k", func(b *testing.B) { benchReplicate(b, 16384, 1024) })
+	b.Run("64k", func(b *testing.B) { benchReplicate(b, 1024, 64<<10) })
+}
+
+func benchReplicate(b *testing.B, n, size int) {
 	w, err := Open(b.TempDir(), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	const n = 16384
-	batch := make([][]byte, 1024)
+	batch := make([][]byte, min(n, 1024))
 	for i := range batch {
-		batch[i] = make([]byte, 1024)
+		batch[i] = make([]byte, size)
 	}
-	for range n / 1024 {
+	for range n / len(batch) {
 		w.Append(batch...)
 	}
 	key := w.Key()
+	b.SetBytes(int64(n * size))
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
@@ -92,16 +98,10 @@ func BenchmarkReplicate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		t := &testing.T{}
-		_ = t
 		b.StartTimer()
 		closeAll := pipePeersB(b, w, r)
-		ctx := b.Context()
-		if _, err := r.Get(ctx, n-1, GetOptions{Wait: true}); err != nil {
+		if err := r.Download(b.Context(), 0, uint64(n)); err != nil {
 			b.Fatal(err)
-		}
-		for r.ContiguousLength() < n {
-			r.Get(ctx, r.ContiguousLength(), GetOptions{Wait: true})
 		}
 		b.StopTimer()
 		closeAll()

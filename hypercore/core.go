@@ -465,27 +465,29 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 		stored[i] = data
 		leaves[i] = leafNode(2*index, data)
 	})
-	buf := make([]byte, 0, size)
-	for i, leaf := range leaves {
+	b.nodes = make([]Node, 0, 2*len(leaves))
+	for _, leaf := range leaves {
 		b.appendRoot(leaf, flattree.NewIterator(leaf.Index))
-		buf = append(buf, stored[i]...)
 	}
 	sig, err := c.verifier.sign(b.state(), *c.keyPair)
 	if err != nil {
 		return 0, err
 	}
 	b.signature = sig
-	if err := c.st.writeData(buf, c.t.byteLength); err != nil {
+	if err := c.st.writeData(stored, size, c.t.byteLength); err != nil {
 		return 0, err
 	}
+	// The batch copies keys and values: one scratch buffer serves all.
 	off := c.t.byteLength
+	var key, val []byte
 	for _, n := range b.nodes {
+		key = c.st.appendIdx(key[:0], keyNode, n.Index)
+		val = appendNodeRecord(val[:0], n)
 		if n.Index&1 == 0 {
-			wb.Set(c.st.idx(keyNode, n.Index), encodeLeafRecord(n, off), nil)
+			val = appendUint(val, off)
 			off += n.Size
-		} else {
-			wb.Set(c.st.idx(keyNode, n.Index), encodeNodeRecord(n), nil)
 		}
+		wb.Set(key, val, nil)
 	}
 	dirty := c.setBits(c.t.length, b.length, true)
 	c.writePages(wb, dirty)

@@ -64,11 +64,14 @@ func (s *store) key(kind byte) []byte {
 
 // idx returns the key of record i of kind.
 func (s *store) idx(kind byte, i uint64) []byte {
-	k := make([]byte, len(s.pfx)+9)
-	n := copy(k, s.pfx)
-	k[n] = kind
-	binary.BigEndian.PutUint64(k[n+1:], i)
-	return k
+	return s.appendIdx(make([]byte, 0, len(s.pfx)+9), kind, i)
+}
+
+// appendIdx appends the key of record i of kind to dst.
+func (s *store) appendIdx(dst []byte, kind byte, i uint64) []byte {
+	dst = append(dst, s.pfx...)
+	dst = append(dst, kind)
+	return binary.BigEndian.AppendUint64(dst, i)
 }
 
 // userKey returns the key of the user data called name.
@@ -116,37 +119,61 @@ type store struct {
 	// allocated is how far the data file is preallocated.
 	allocated int64
 
-	// cache holds tree nodes read or written lately. Nodes never change
-	// under an index except by truncation, which empties the cache.
+	// cache holds tree nodes read or written lately, direct-mapped by
+	// index (allocated on first use). Nodes never change under an index
+	// except by truncation, which empties the cache.
 	cacheMu sync.Mutex
-	cache   map[uint64]Node
+	cache   []cachedNode
 }
 
-// nodeCacheSize bounds the node cache (about 60 bytes a node).
-const nodeCacheSize = 1 << 18
+// The node cache has a power-of-two number of slots (48 bytes each): it
+// starts small, so that a store of many small cores stays small, and grows
+// up to nodeCacheMax to hold the nodes of the largest batch written, such
+// as the 2047 of 1024 appended blocks.
+const (
+	nodeCacheMin = 1 << 9
+	nodeCacheMax = 1 << 13
+)
+
+// cachedNode is a slot of the node cache; ok says it holds a node.
+type cachedNode struct {
+	Node
+	ok bool
+}
 
 func (s *store) cacheGet(i uint64) (Node, bool) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
-	n, ok := s.cache[i]
-	return n, ok
+	if s.cache == nil {
+		return Node{}, false
+	}
+	e := &s.cache[i&uint64(len(s.cache)-1)]
+	if !e.ok || e.Index != i {
+		return Node{}, false
+	}
+	return e.Node, true
 }
 
 func (s *store) cachePut(nodes ...Node) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
-	if s.cache == nil || len(s.cache)+len(nodes) > nodeCacheSize {
-		s.cache = make(map[uint64]Node, 1024)
+	if want := min(2*len(nodes), nodeCacheMax); len(s.cache) < want || s.cache == nil {
+		size := nodeCacheMin
+		for size < want {
+			size *= 2
+		}
+		s.cache = make([]cachedNode, size)
 	}
+	mask := uint64(len(s.cache) - 1)
 	for _, n := range nodes {
-		s.cache[n.Index] = n
+		s.cache[n.Index&mask] = cachedNode{Node: n, ok: true}
 	}
 }
 
 func (s *store) cacheReset() {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
-	s.cache = nil
+	clear(s.cache)
 }
 
 func openStore(dir string, sync bool) (*store, error) {
@@ -218,15 +245,16 @@ func (s *store) close() error {
 	return err
 }
 
-// writeData writes b at offset of the data file (and syncs it with
-// Options.Sync). It runs before the pebble batch that makes the bytes
-// reachable, so a record never points at bytes the kernel does not hold.
-func (s *store) writeData(b []byte, offset uint64) error {
-	if len(b) == 0 {
+// writeData writes the blocks bs, size bytes in all, one after the other
+// from offset of the data file (and syncs it with Options.Sync). It runs
+// before the pebble batch that makes the bytes reachable, so a record
+// never points at bytes the kernel does not hold.
+func (s *store) writeData(bs [][]byte, size int, offset uint64) error {
+	if size == 0 {
 		return nil
 	}
-	s.reserve(int64(offset) + int64(len(b)))
-	if _, err := s.data.WriteAt(b, int64(offset)); err != nil {
+	s.reserve(int64(offset) + int64(size))
+	if err := writeBlocksAt(s.data, bs, int64(offset)); err != nil {
 		return err
 	}
 	return s.syncData()
@@ -382,12 +410,16 @@ func (quietLogger) Fatalf(format string, args ...any) {
 // A stored node is its size as a varint then its 32-byte hash; a leaf
 // whose block is in the data file adds the block's offset as a varint.
 func encodeNodeRecord(n Node) []byte {
-	b := binaryAppendUint(nil, n.Size)
-	return append(b, n.Hash[:]...)
+	return appendNodeRecord(nil, n)
+}
+
+func appendNodeRecord(dst []byte, n Node) []byte {
+	dst = appendUint(dst, n.Size)
+	return append(dst, n.Hash[:]...)
 }
 
 func encodeLeafRecord(n Node, offset uint64) []byte {
-	return binaryAppendUint(encodeNodeRecord(n), offset)
+	return appendUint(encodeNodeRecord(n), offset)
 }
 
 func decodeNodeRecord(index uint64, b []byte) (Node, error) {
@@ -524,4 +556,30 @@ func decodeAuth(b []byte) (authRecord, error) {
 		return a, bad
 	}
 	return a, nil
+}
+
+// writeBlocksAtEach writes bs one after the other from off, one write each.
+func writeBlocksAtEach(f *os.File, bs [][]byte, off int64) error {
+	for _, b := range bs {
+		if _, err := f.WriteAt(b, off); err != nil {
+			return err
+		}
+		off += int64(len(b))
+	}
+	return nil
+}
+
+// appendUint appends v in compact-encoding's uint form (as compact.Uint
+// encodes it) without allocating.
+func appendUint(dst []byte, v uint64) []byte {
+	switch {
+	case v < 0xfd:
+		return append(dst, byte(v))
+	case v <= 0xffff:
+		return binary.LittleEndian.AppendUint16(append(dst, 0xfd), uint16(v))
+	case v <= 0xffffffff:
+		return binary.LittleEndian.AppendUint32(append(dst, 0xfe), uint32(v))
+	default:
+		return binary.LittleEndian.AppendUint64(append(dst, 0xff), v)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -188,5 +189,53 @@ func TestSharedStorage(t *testing.T) {
 	}
 	if _, err := s.Open(nil, dir, Options{}); !errors.Is(err, ErrBadID) {
 		t.Fatalf("empty id: %v", err)
+	}
+}
+
+// TestAppendUint: the allocation-free encoder writes what compact.Uint
+// writes, at every width.
+func TestAppendUint(t *testing.T) {
+	for _, v := range []uint64{0, 1, 0xfc, 0xfd, 0xfe, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 0x100000000, 1<<53 - 1, ^uint64(0)} {
+		if got, want := appendUint([]byte{9}, v), binaryAppendUint([]byte{9}, v); !bytes.Equal(got, want) {
+			t.Fatalf("%#x: %x, want %x", v, got, want)
+		}
+	}
+}
+
+// TestWriteBlocksAt writes more blocks than one pwritev takes, of uneven
+// sizes (some empty), and reads them back in place.
+func TestWriteBlocksAt(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var bs [][]byte
+	var want []byte
+	for i := range 2500 {
+		b := make([]byte, rng.IntN(300))
+		for j := range b {
+			b[j] = byte(i + j)
+		}
+		bs = append(bs, b)
+		want = append(want, b...)
+	}
+	const off = 1000
+	if err := writeBlocksAt(f, bs, off); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(want))
+	if _, err := f.ReadAt(got, off); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("read back differs (%v)", err)
+	}
+	for _, n := range []int{0, 1, len(bs[0]), len(want) - 1, len(want)} {
+		var rest []byte
+		for _, b := range skipBytesOrAll(bs, n) {
+			rest = append(rest, b...)
+		}
+		if !bytes.Equal(rest, want[n:]) {
+			t.Fatalf("skip %d: %d bytes left, want %d", n, len(rest), len(want)-n)
+		}
 	}
 }
