@@ -145,6 +145,20 @@ func TestReplicateSparse(t *testing.T) {
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("big: %v", err)
 	}
+	// Cleared content is gone locally and comes back (verified) on a read.
+	if err := r.Clear(ctx, "/big"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := r.Has(ctx, "/big"); ok {
+		t.Fatal("cleared file still stored")
+	}
+	got, err = r.Get(ctx, "/big")
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("big after clear: %v", err)
+	}
+	if ok, _ := r.Has(ctx, "/big"); !ok {
+		t.Fatal("re-read file not stored")
+	}
 }
 
 // TestForgedBlockNeverReachesDisk: the writer's side of the stream forges
