@@ -244,7 +244,7 @@ func (b *Blobs) Size(ctx context.Context, id ID) (uint64, error) {
 // Get returns the whole blob, downloading the blocks the core lacks.
 // A blob's data is read into memory: use NewReader for large ones.
 func (b *Blobs) Get(ctx context.Context, id ID) ([]byte, error) {
-	if err := id.Validate(); err != nil {
+	if err := b.check(id); err != nil {
 		return nil, err
 	}
 	if id.BlockMap {
@@ -269,10 +269,23 @@ func (b *Blobs) Get(ctx context.Context, id ID) ([]byte, error) {
 	return out, nil
 }
 
+// check validates id and, on a core this process writes (whose length is
+// final), that its blocks exist: a reader's core may not know its length
+// yet and waits for peers instead.
+func (b *Blobs) check(id ID) error {
+	if err := id.Validate(); err != nil {
+		return err
+	}
+	if b.core.Writable() && id.End() > b.core.Length() {
+		return fmt.Errorf("%w: blocks up to %d, core has %d", ErrCorrupt, id.End(), b.core.Length())
+	}
+	return nil
+}
+
 // Download fetches the blob's blocks the core lacks from peers, waiting
 // until they are stored (and verified) or ctx ends.
 func (b *Blobs) Download(ctx context.Context, id ID) error {
-	if err := id.Validate(); err != nil {
+	if err := b.check(id); err != nil {
 		return err
 	}
 	if id.BlockMap {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -250,5 +251,23 @@ func TestReadBlockMapped(t *testing.T) {
 	r.Close()
 	if err != nil || string(part) != "caaaacc" {
 		t.Fatalf("%q %v", part, err)
+	}
+}
+
+// TestIDBeyondWritableCore: on a core this process writes, an ID past its
+// end fails at once instead of waiting for blocks that cannot come.
+func TestIDBeyondWritableCore(t *testing.T) {
+	ctx := ctxT(t)
+	c := newCore(t)
+	b := New(c, nil)
+	b.Put(ctx, []byte("x"))
+	bad := ID{BlockOffset: 1, BlockLength: 5, ByteOffset: 1, ByteLength: 5}
+	if _, err := b.Get(ctx, bad); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("get: %v", err)
+	}
+	r := b.NewReader(ctx, bad, nil)
+	defer r.Close()
+	if _, err := r.Read(make([]byte, 4)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("read: %v", err)
 	}
 }

@@ -76,7 +76,7 @@ func (r *Reader) init() error {
 }
 
 func (r *Reader) resolve() error {
-	if err := r.id.Validate(); err != nil {
+	if err := r.b.check(r.id); err != nil {
 		return err
 	}
 	r.size = r.id.ByteLength
