@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/warrenp2p/warren/blindrelay"
@@ -68,6 +70,18 @@ type ListenOptions struct {
 	RelayThrough func() ed25519.PublicKey
 	// NoLocalConnection skips the direct path to clients on this host.
 	NoLocalConnection bool
+}
+
+// RelayKeys returns a RelayThrough function that picks one of keys at
+// random for each connection, as hyperdht does with an array of relays.
+func RelayKeys(keys ...ed25519.PublicKey) func() ed25519.PublicKey {
+	keys = slices.Clone(keys)
+	return func() ed25519.PublicKey {
+		if len(keys) == 0 {
+			return nil
+		}
+		return keys[mrand.IntN(len(keys))]
+	}
 }
 
 // relayPlan is the blind relay a connection pairs through.

@@ -333,3 +333,22 @@ func TestRelayAddressesRemembered(t *testing.T) {
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	echoOnce(t, c, "named nodes")
 }
+
+func TestRelayKeys(t *testing.T) {
+	a, _ := crypto.NewKeyPair()
+	b, _ := crypto.NewKeyPair()
+	pick := RelayKeys(a.PublicKey, b.PublicKey)
+	seen := map[string]bool{}
+	for i := 0; i < 200; i++ {
+		seen[string(pick())] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("picked %d different keys", len(seen))
+	}
+	if RelayKeys()() != nil {
+		t.Fatal("no keys should pick none")
+	}
+	if pickRelay(func() ed25519.PublicKey { return []byte{1, 2} }, nil) != nil {
+		t.Fatal("a short key was accepted")
+	}
+}
