@@ -87,6 +87,7 @@ type Peer struct {
 	timeouts        uint64
 	blocks          uint64
 	lastExtRecv     string
+	nextDue         time.Time // when expire must look at the requests again
 	upgradeInflight bool
 	nextID          uint64
 	cursor          uint64
@@ -247,6 +248,7 @@ func (p *Peer) onOpen(hs []byte) error {
 func (p *Peer) run() {
 	defer close(p.done)
 	defer p.leave()
+	defer p.publishStats()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {

@@ -147,7 +147,7 @@ func (p *Peer) SetRequestTimeout(d time.Duration) {
 	p.mu.Lock()
 	p.timeout = d
 	p.mu.Unlock()
-	p.signal()
+	p.enqueue(func() { p.nextDue = time.Time{} })
 }
 
 func (p *Peer) requestTimeout() time.Duration {
@@ -159,6 +159,15 @@ func (p *Peer) requestTimeout() time.Duration {
 // expire cancels the requests that went unanswered for the request timeout
 // and returns when the next one is due (zero if none is in flight).
 func (p *Peer) expire(now time.Time) time.Time {
+	if len(p.inflight) == 0 && len(p.skip) == 0 {
+		p.nextDue = time.Time{}
+		return p.nextDue
+	}
+	// Requests are sent in order, so none falls due before the earliest
+	// deadline seen by the last scan.
+	if !p.nextDue.IsZero() && now.Before(p.nextDue) {
+		return p.nextDue
+	}
 	timeout := p.requestTimeout()
 	var next time.Time
 	for id, f := range p.inflight {
@@ -183,8 +192,11 @@ func (p *Peer) expire(now time.Time) time.Time {
 	for i, until := range p.skip {
 		if !now.Before(until) {
 			delete(p.skip, i)
+		} else if next.IsZero() || until.Before(next) {
+			next = until
 		}
 	}
+	p.nextDue = next
 	return next
 }
 
