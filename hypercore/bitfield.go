@@ -37,6 +37,9 @@ func (c *Core) page(p uint64) []byte {
 }
 
 func (c *Core) hasLocked(i uint64) bool {
+	if i < c.contiguous {
+		return true // every block below contiguous is stored
+	}
 	b := c.page(i / bitfieldPageBits)
 	j := i % bitfieldPageBits
 	return b[j/8]&(1<<(j%8)) != 0
