@@ -452,10 +452,11 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 		return fail()
 	}
 	if eager {
-		if sp == nil {
-			sp = &serverPunch{rs: rs, relay: relay}
+		rp := sp
+		if rp == nil {
+			rp = &serverPunch{rs: rs, relay: relay}
 		}
-		s.startRelay(sp)
+		s.startRelay(rp)
 	}
 
 	switch {
