@@ -201,6 +201,7 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	wait := handshakeTimeout
 	relay := plan(false, c.relay, payload.RelayThrough)
 	var relayErr chan error
+	var punch *puncher // punching in the background, if any
 	var lan netip.AddrPort
 	d.log.Debug("hyperdht: handshake done", "relayed", relayed, "server", serverAddr, "client", clientAddr,
 		"serverFirewall", payload.Firewall, "holepunchable", holepunchable, "addresses", payload.Addresses4)
@@ -262,6 +263,7 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 			return nil, true, err
 		}
 		c.path = "holepunch"
+		punch = p
 		defer func() {
 			// The stream may run on one of the puncher's sockets: keep
 			// that one until the stream ends.
@@ -291,7 +293,10 @@ wait:
 		}
 	case <-t.C:
 		if relay != nil && relayErr == nil {
-			// Punching ran out of time: try the relay.
+			// Punching ran out of time: stop it and try the relay.
+			if punch != nil {
+				punch.stop()
+			}
 			if relayErr = c.startRelay(ctx, relay); relayErr == nil {
 				return nil, true, ErrClosed
 			}
