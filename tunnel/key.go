@@ -130,9 +130,11 @@ func keyFromSeed(seed []byte) (Key, error) {
 //   - an hs:// URL (as holesail prints): private URLs carry the secret,
 //     whose SHA-256 is the seed; public ones the z-base-32 public key. The
 //     URL decides the mode; a conflicting mode is an error.
-//   - a bare 32-byte key in z-base-32 or hex: the seed in Private mode
-//     (what holesail-server's key getter hands out), the public key in
-//     Public mode, and both readings, private first, in Auto mode.
+//   - a bare 32-byte key in z-base-32 or hex: in Private mode both the
+//     seed itself (what holesail-server's key getter and warren hand out)
+//     and a holesail secret (SHA-256 of the text: the holesail CLI's
+//     private keys are 64 hex digits), hex text read as a secret first; in
+//     Public mode the public key; in Auto mode all three, public last.
 //   - any other string: a holesail secret (SHA-256 gives the seed), in
 //     Private or Auto mode.
 func ParseKey(s string, mode Mode) ([]Key, error) {
@@ -172,14 +174,32 @@ func ParseKey(s string, mode Mode) ([]Key, error) {
 	}
 	var keys []Key
 	if mode != Public {
-		k, err := keyFromSeed(raw)
+		seedKey, err := keyFromSeed(raw)
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, k)
+		secretKey, err := keyFromSeed(SeedFromSecret(s))
+		if err != nil {
+			return nil, err
+		}
+		// holesail makes its private keys from 32 random bytes in hex and
+		// hashes them; warren prints seeds in z-base-32.
+		if isHex(s) {
+			keys = append(keys, secretKey, seedKey)
+		} else {
+			keys = append(keys, seedKey, secretKey)
+		}
 	}
 	if mode != Private {
 		keys = append(keys, Key{PublicKey: raw})
 	}
 	return keys, nil
+}
+
+func isHex(s string) bool {
+	if len(s)%2 != 0 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }

@@ -20,16 +20,25 @@ func TestParseKey(t *testing.T) {
 	sum := sha256.Sum256([]byte(secret))
 	skp, _ := crypto.KeyPairFromSeed(sum[:])
 
-	// A bare key in Auto mode: private reading first, then public.
+	// A bare z32 key in Auto mode: the seed, the text as a holesail
+	// secret, then the public key.
+	zsum := sha256.Sum256([]byte(z))
+	zkp, _ := crypto.KeyPairFromSeed(zsum[:])
 	keys, err := ParseKey(z, Auto)
-	if err != nil || len(keys) != 2 {
+	if err != nil || len(keys) != 3 {
 		t.Fatalf("%v %v", keys, err)
 	}
-	if !keys[0].Private() || !bytes.Equal(keys[0].PublicKey, kp.PublicKey) || keys[1].Private() || !bytes.Equal(keys[1].PublicKey, seed) {
+	if !keys[0].Private() || !bytes.Equal(keys[0].PublicKey, kp.PublicKey) ||
+		!keys[1].Private() || !bytes.Equal(keys[1].PublicKey, zkp.PublicKey) ||
+		keys[2].Private() || !bytes.Equal(keys[2].PublicKey, seed) {
 		t.Fatalf("auto readings %+v", keys)
 	}
-	// Hex works as z-base-32.
-	if keys, err := ParseKey(hex.EncodeToString(seed), Private); err != nil || len(keys) != 1 || !bytes.Equal(keys[0].PublicKey, kp.PublicKey) {
+	// 64 hex digits, as holesail's generated private keys: the secret
+	// reading first, then the seed.
+	hx := hex.EncodeToString(seed)
+	hsum := sha256.Sum256([]byte(hx))
+	hkp, _ := crypto.KeyPairFromSeed(hsum[:])
+	if keys, err := ParseKey(hx, Private); err != nil || len(keys) != 2 || !bytes.Equal(keys[0].PublicKey, hkp.PublicKey) || !bytes.Equal(keys[1].PublicKey, kp.PublicKey) {
 		t.Fatalf("hex private: %+v %v", keys, err)
 	}
 	if keys, err := ParseKey(z, Public); err != nil || len(keys) != 1 || keys[0].Private() {

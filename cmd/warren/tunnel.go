@@ -167,6 +167,17 @@ func newTunnelConnectCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return quiet(ctx, err)
 			}
+			if kp, ok := k.KeyPair(); ok && !kp.PublicKey.Equal(d.KeyPair().PublicKey) {
+				// Another private reading of the key had the record: the
+				// node must identify with its key pair (hyperdht's Connect
+				// takes no per-call key pair), so it starts again with it.
+				d.Close()
+				cfg.KeyPair = &kp
+				if d, err = g.openDHTWith(sctx, cfg); err != nil {
+					return quiet(ctx, err)
+				}
+				defer d.Close()
+			}
 			if rec == nil {
 				g.logger().Warn("the server published no host record; using defaults")
 			} else {
