@@ -197,7 +197,7 @@ func (c *cloner) full(ctx context.Context, prune bool) error {
 			c.n.log.Debug("prefetch", "err", err)
 		}
 	}()
-	_, err := hyperdrive.Mirror(ctx, countingFS{snap, c.pr}, c.local, &hyperdrive.MirrorOptions{Prune: prune})
+	err := c.mirrorParallel(ctx, snap, prune)
 	cancel()
 	wg.Wait()
 	if err != nil {
@@ -205,6 +205,50 @@ func (c *cloner) full(ctx context.Context, prune bool) error {
 	}
 	c.version, c.files, c.bytes = snap.Version(), files, bytes
 	return nil
+}
+
+// mirrorWorkers is how many mirrors write files out at once: each file is
+// written to a temporary file, synced and renamed, and with several at
+// once the syncs of small files overlap each other and the download of
+// large ones.
+const mirrorWorkers = 4
+
+// mirrorParallel mirrors snap into the folder with mirrorWorkers mirrors,
+// each taking the keys that hash to it; the first also prunes.
+func (c *cloner) mirrorParallel(ctx context.Context, snap *hyperdrive.Drive, prune bool) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, mirrorWorkers)
+	for w := range mirrorWorkers {
+		go func() {
+			opts := &hyperdrive.MirrorOptions{
+				Prune:  prune && w == 0,
+				Filter: func(k string) bool { return keyWorker(k) == w },
+			}
+			_, err := hyperdrive.Mirror(ctx, countingFS{snap, c.pr}, c.local, opts)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range mirrorWorkers {
+		if err := <-errs; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
+	}
+	return first
+}
+
+// keyWorker spreads keys over the mirror workers (FNV-1a).
+func keyWorker(k string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(k); i++ {
+		h ^= uint32(k[i])
+		h *= 16777619
+	}
+	return int(h % mirrorWorkers)
 }
 
 // update mirrors what changed between the version the folder holds and the
