@@ -744,7 +744,9 @@ func (s *Swarm) handleServerConn(sc *secretstream.Conn) {
 		return
 	}
 	if existing := s.all[k]; existing != nil {
-		if !s.keepNew(existing, sc) {
+		keep := s.keepNew(existing, sc)
+		s.log.Debug("swarm: duplicate connection", "peer", keyString(k), "keepNew", keep, "existingOpen", existing.conn != nil, "existingClient", existing.client)
+		if !keep {
 			if existing.conn != nil {
 				ss := existing.conn.Conn
 				s.goOwned(func() { _ = ss.WriteMessage(nil) }) // a keepalive
@@ -849,6 +851,7 @@ func (s *Swarm) endEntry(e *connEntry) {
 		return
 	}
 	e.ended = true
+	s.log.Debug("swarm: connection ended", "peer", keyString(e.key), "client", e.client, "opened", e.conn != nil, "destroyed", e.ending)
 	if e.conn != nil {
 		e.conn.markClosed()
 		s.releaseConn(e.conn.Conn)
