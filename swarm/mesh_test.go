@@ -157,4 +157,3 @@ func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool, s
 		}
 	}
 }
-
