@@ -38,7 +38,7 @@ func Example() {
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println(e.Key, e.Executable, e.Linkname)
+		fmt.Printf("%s exec=%v link=%q\n", e.Key, e.Executable, e.Linkname)
 	}
 
 	local, _ := hyperdrive.NewLocalDir(filepath.Join(tmp, "out"))
@@ -46,8 +46,8 @@ func Example() {
 	fmt.Println(count.Add, err)
 	// Output:
 	// hello
-	// /bin/run.sh true
-	// /hello.txt false
-	// /latest false /hello.txt
+	// /bin/run.sh exec=true link=""
+	// /hello.txt exec=false link=""
+	// /latest exec=false link="/hello.txt"
 	// 3 <nil>
 }
