@@ -87,7 +87,8 @@ type Peer struct {
 	timeouts        uint64
 	blocks          uint64
 	lastExtRecv     string
-	nextDue         time.Time // when expire must look at the requests again
+	nextDue         time.Time     // when expire must look at the requests again
+	remoteWants     map[Want]bool // wants answered, until unwanted
 	upgradeInflight bool
 	nextID          uint64
 	cursor          uint64
@@ -120,6 +121,7 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		inflightBlock: map[uint64]bool{},
 		skip:          map[uint64]time.Time{},
 		sentWants:     map[uint64]bool{},
+		remoteWants:   map[Want]bool{},
 		nextID:        1,
 		timeout:       DefaultRequestTimeout,
 	}
@@ -154,7 +156,7 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 	})
 	p.mNoData = ch.AddMessage(on(p, decodeNoData, p.onNoData))
 	p.mWant = ch.AddMessage(on(p, decodeWant, p.onWant))
-	ch.AddMessage(on[Want](p, decodeWant, nil)) // unwant: wants are answered at once
+	ch.AddMessage(on(p, decodeWant, p.onUnwant))
 	p.mBitfield = ch.AddMessage(on(p, decodeBitfield, p.onBitfield))
 	p.mRange = ch.AddMessage(on(p, decodeRange, p.onRange))
 	p.mExt = ch.AddMessage(on(p, decodeExtension, p.onExtension))
@@ -638,6 +640,12 @@ const maxBitfieldReply = 1 << 14
 // it, otherwise our bitfield over the wanted span (or, for "any", the
 // first block we hold in it).
 func (p *Peer) onWant(w Want) {
+	// Each want is answered once (until unwanted), and only so many are
+	// kept: a remote cannot make us scan the bitfield again and again.
+	if p.remoteWants[w] || len(p.remoteWants) >= maxRemoteWants {
+		return
+	}
+	p.remoteWants[w] = true
 	info := p.c.Info()
 	contig := info.ContiguousLength
 	if (w.Start < contig && w.Length < contig-w.Start) || info.Length == contig || (w.Any && w.Start < contig) {
@@ -682,6 +690,11 @@ func (p *Peer) onWant(w Want) {
 		p.mBitfield.Send(encodeBitfield(m))
 	}
 }
+
+// maxRemoteWants bounds the wants of a remote we keep answered.
+const maxRemoteWants = 512
+
+func (p *Peer) onUnwant(w Want) { delete(p.remoteWants, w) }
 
 // publishStats copies the worker's counters where Stats reads them.
 func (p *Peer) publishStats() {

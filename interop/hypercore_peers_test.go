@@ -252,6 +252,35 @@ func TestInteropHypercoreSparse(t *testing.T) {
 	})
 }
 
+// TestInteropHypercoreSparseSeeder: a Go reader holding only a middle
+// range (nothing contiguous from 0) serves it to a JS reader, which learns
+// what Go holds through want and bitfield messages.
+func TestInteropHypercoreSparseSeeder(t *testing.T) {
+	env := Require(t)
+	const n = 5000
+	w := goSeeder(t, seedFor("sparse-seeder"), n)
+	key := w.Key()
+	s := openReader(t, key[:], true)
+	replicatePair(t, w, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.Download(ctx, 3000, 3300); err != nil {
+		t.Fatal(err)
+	}
+	if k := countHas(s, n); k != 300 {
+		t.Fatalf("seeder holds %d blocks", k)
+	}
+	ln, port := listen(t)
+	js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{"role": "reader", "key": hex.EncodeToString(key[:])}))
+	acceptReplicate(t, ln, s)
+	io.WriteString(js.Stdin, "range 3100 3200\n")
+	if got, want := js.Expect(t, "range "), "3100 3200 "+blockSum(3100, 3200); got != want {
+		t.Fatalf("JS range %s, want %s", got, want)
+	}
+	io.WriteString(js.Stdin, "exit\n")
+	js.Wait(t)
+}
+
 // TestInteropHypercoreExtension: extension messages between Go's
 // Core.RegisterExtension and hypercore's registerExtension, both ways.
 func TestInteropHypercoreExtension(t *testing.T) {
