@@ -470,3 +470,28 @@ func countBlobBlocks(t *testing.T, storage, key string) (held, total uint64) {
 	_, b := heldBlocks(t, storage, key)
 	return b[0], b[1]
 }
+
+// seed downloads a whole drive (db and blobs) and serves it: once it has
+// synced, the sharer goes away and a clone from the seeder alone is
+// identical. A plain hypercore key is seeded too.
+func TestDriveSeed(t *testing.T) {
+	boot := localBootstrap(t)
+	src := sampleTree(t, 30)
+	sh, key := shareDir(t, boot, t.TempDir(), src)
+	sd := start(t, "--bootstrap", boot, "--storage", t.TempDir(), "seed", key)
+	if l := sd.line(t); l != "seeding "+key {
+		t.Fatalf("seed printed %q", l)
+	}
+	if l := sd.line(t); l != "drive "+key {
+		t.Fatalf("seed printed %q", l)
+	}
+	if l := sd.line(t); !strings.HasPrefix(l, "synced "+key+" length=") {
+		t.Fatalf("seed printed %q", l)
+	}
+	sh.stop(t)
+
+	dst := filepath.Join(t.TempDir(), "copy")
+	cloneOnce(t, boot, t.TempDir(), key, dst)
+	sameTree(t, src, dst)
+	sd.stop(t)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,8 +23,9 @@ func newSeedCmd(g *globals) *cobra.Command {
 			"joins its discovery key on the swarm as client and server, downloads every\n" +
 			"block its peers have and serves them, until Ctrl-C. A key whose first block is\n" +
 			"a hyperbee header is seeded as a hyperdrive: its blobs core is downloaded and\n" +
-			"served too. Prints \"seeding KEY\" for each key, then \"drive KEY\" once a key\n" +
-			"is known to be a drive.",
+			"served too. Prints \"seeding KEY\" for each key, \"drive KEY\" once a key is\n" +
+			"known to be a drive, and \"synced KEY length=L\" whenever every block up to a\n" +
+			"new length L is stored.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var keys [][32]byte
@@ -64,36 +66,60 @@ func runSeed(cmd *cobra.Command, g *globals, keys [][32]byte) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			seedDrive(ctx, n, sess.Core, key, out)
+			seedKey(ctx, n, sess.Core, key, out)
 		}()
 	}
 	<-ctx.Done()
 	return nil
 }
 
-// seedDrive waits for the core's first block and, if it is a hyperbee
+// seedKey waits for the core's first block and, if it is a hyperbee
 // header, opens the core as a drive with eager downloads so its blobs core
-// is fetched and served as well. It returns when ctx ends.
-func seedDrive(ctx context.Context, n *peerNode, core *hypercore.Core, key [32]byte, out *lockedWriter) {
+// is fetched and served as well. Then it prints "synced KEY length=L" each
+// time every block of the core (and of the blobs core) is stored at a new
+// length. It returns when ctx ends.
+func seedKey(ctx context.Context, n *peerNode, core *hypercore.Core, key [32]byte, out *lockedWriter) {
+	zkey := keyid.ZBase32Encode(key[:])
 	b, err := core.Get(ctx, 0, hypercore.GetOptions{Wait: true})
 	if err != nil {
 		return
 	}
-	if _, err := hyperbee.DecodeHeader(b); err != nil {
-		return // a plain core
-	}
-	d, err := hyperdrive.Open(ctx, n.store, key[:], &hyperdrive.Options{Eager: true})
-	if err != nil {
-		n.log.Warn("opening the drive", "key", keyid.ZBase32Encode(key[:]), "err", err)
-		return
-	}
-	defer d.Close()
-	if _, err := d.Blobs(ctx); err != nil {
-		if ctx.Err() == nil {
-			n.log.Warn("opening the drive's blobs", "key", keyid.ZBase32Encode(key[:]), "err", err)
+	cores := []*hypercore.Core{core}
+	if _, err := hyperbee.DecodeHeader(b); err == nil {
+		d, err := hyperdrive.Open(ctx, n.store, key[:], &hyperdrive.Options{Eager: true})
+		if err != nil {
+			n.log.Warn("opening the drive", "key", zkey, "err", err)
+			return
 		}
-		return
+		defer d.Close()
+		blobs, err := d.Blobs(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				n.log.Warn("opening the drive's blobs", "key", zkey, "err", err)
+			}
+			return
+		}
+		out.printf("drive %s\n", zkey)
+		cores = append(cores, blobs.Core())
 	}
-	out.printf("drive %s\n", keyid.ZBase32Encode(key[:]))
-	<-ctx.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var reported uint64
+	for {
+		complete := true
+		for _, c := range cores {
+			if c.Length() == 0 || c.ContiguousLength() != c.Length() {
+				complete = false
+			}
+		}
+		if l := core.Length(); complete && l != reported {
+			reported = l
+			out.printf("synced %s length=%d\n", zkey, l)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
