@@ -107,7 +107,9 @@ func testNetlabHolepunch(t *testing.T, serverNAT, clientNAT netlab.NAT, wantErr 
 	start := time.Now()
 	c, err := cn.Connect(ctx, kp.PublicKey)
 	if wantErr != nil {
-		if !errors.Is(err, wantErr) {
+		// The server may see both NATs random first and abort, as
+		// hyperdht's does: that is the same failure.
+		if !errors.Is(err, wantErr) && !(wantErr == ErrDoubleRandomNAT && errors.Is(err, ErrRemoteAborted)) {
 			t.Fatalf("connect: %v, want %v", err, wantErr)
 		}
 		t.Logf("path: none (%v)", err)
