@@ -416,3 +416,25 @@ func TestFollowHasClear(t *testing.T) {
 		t.Fatal("a symlink has content")
 	}
 }
+
+// TestMirrorHostileKeys: keys a hostile writer puts in the bee directly,
+// without hyperdrive's normalization, cannot make Mirror write outside the
+// destination folder.
+func TestMirrorHostileKeys(t *testing.T) {
+	ctx := testCtx(t)
+	for _, key := range []string{"/../escape", `/a\..\..\escape`, "/a/../../escape", "../escape"} {
+		d := newDrive(t)
+		id, err := d.blobs.Put(ctx, []byte("evil"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := EncodeValue(&Entry{Blob: &id})
+		d.bee.Put(ctx, fileKey(key), v)
+		base := t.TempDir()
+		ld, _ := NewLocalDir(filepath.Join(base, "dst"))
+		Mirror(ctx, d, ld, nil)
+		if _, err := os.Stat(filepath.Join(base, "escape")); err == nil {
+			t.Fatalf("key %q wrote outside the folder", key)
+		}
+	}
+}
