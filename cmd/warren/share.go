@@ -274,6 +274,9 @@ func runShare(cmd *cobra.Command, g *globals, dir string, interval time.Duration
 	pr.setTotals(int64(len(snap)), snap.bytes())
 	pr.begin()
 	_, err = hyperdrive.Mirror(ctx, countingFS{local, pr}, drive, &hyperdrive.MirrorOptions{Prune: true})
+	if err == nil {
+		pr.files.Store(int64(len(snap))) // symlinks and unchanged files are not read
+	}
 	pr.end()
 	if err != nil {
 		if ctx.Err() != nil {
