@@ -826,6 +826,7 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	if c.closed {
 		return 0, ErrClosed
 	}
+	c.st.cacheFit(int(2 * c.t.length))
 	st := &applyState{
 		c:      c,
 		cur:    c.t.clone(),

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -126,14 +127,46 @@ type store struct {
 	cache   []cachedNode
 }
 
-// The node cache has a power-of-two number of slots (48 bytes each): it
-// starts small, so that a store of many small cores stays small, and grows
-// up to nodeCacheMax to hold the nodes of the largest batch written, such
-// as the 2047 of 1024 appended blocks.
+// The node cache has a power-of-two number of slots (48 bytes each),
+// picked by a multiplicative hash of the index (the upper nodes of a tree
+// all end in the same bits). It starts small, so that a store of many small
+// cores stays small, and grows up to nodeCacheMax as the core's tree grows
+// (cacheFit) or a batch writes many nodes.
 const (
-	nodeCacheMin = 1 << 9
-	nodeCacheMax = 1 << 13
+	nodeCacheMin = 1 << 10
+	nodeCacheMax = 1 << 14
 )
+
+// slot returns the cache slot of node index i; s.cache is not empty.
+func (s *store) slot(i uint64) *cachedNode {
+	shift := 64 - bits.TrailingZeros(uint(len(s.cache)))
+	return &s.cache[(i*0x9e3779b97f4a7c15)>>shift]
+}
+
+// cacheFit grows the node cache to hold n nodes (up to nodeCacheMax).
+func (s *store) cacheFit(n int) {
+	s.cacheMu.Lock()
+	defer s.cacheMu.Unlock()
+	s.fitLocked(n)
+}
+
+func (s *store) fitLocked(n int) {
+	want := min(max(n, nodeCacheMin), nodeCacheMax)
+	if len(s.cache) >= want {
+		return
+	}
+	size := nodeCacheMin
+	for size < want {
+		size *= 2
+	}
+	old := s.cache
+	s.cache = make([]cachedNode, size)
+	for _, e := range old {
+		if e.ok {
+			*s.slot(e.Index) = e
+		}
+	}
+}
 
 // cachedNode is a slot of the node cache; ok says it holds a node.
 type cachedNode struct {
@@ -147,7 +180,7 @@ func (s *store) cacheGet(i uint64) (Node, bool) {
 	if s.cache == nil {
 		return Node{}, false
 	}
-	e := &s.cache[i&uint64(len(s.cache)-1)]
+	e := s.slot(i)
 	if !e.ok || e.Index != i {
 		return Node{}, false
 	}
@@ -157,16 +190,9 @@ func (s *store) cacheGet(i uint64) (Node, bool) {
 func (s *store) cachePut(nodes ...Node) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
-	if want := min(2*len(nodes), nodeCacheMax); len(s.cache) < want || s.cache == nil {
-		size := nodeCacheMin
-		for size < want {
-			size *= 2
-		}
-		s.cache = make([]cachedNode, size)
-	}
-	mask := uint64(len(s.cache) - 1)
+	s.fitLocked(2 * len(nodes))
 	for _, n := range nodes {
-		s.cache[n.Index&mask] = cachedNode{Node: n, ok: true}
+		*s.slot(n.Index) = cachedNode{Node: n, ok: true}
 	}
 }
 

@@ -16,7 +16,7 @@
 //	hypercore: go=<blocks/s> js=<blocks/s> unit=blocks/s ratio=<go/js>
 //
 // Run it with bench/run hypercore [-blocks N] [-big N] [-single N] [-runs R]
-// [-only append|repl|big] [-cpuprofile FILE]. Each figure is the best of -runs runs (the
+// [-only append|repl|big] [-cpuprofile FILE] [-goonly]. Each figure is the best of -runs runs (the
 // machine may be shared).
 package main
 
@@ -50,6 +50,7 @@ func main() {
 	runs := flag.Int("runs", 1, "runs of each measurement; the best counts")
 	only := flag.String("only", "", "run one part: append, repl or big")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Go side (both ends of Go->Go) to this file")
+	goOnly := flag.Bool("goonly", false, "replicate Go->Go only (for profiling): no JS, no headline")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -61,7 +62,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	b := &bench{runs: max(*runs, 1)}
+	b := &bench{runs: max(*runs, 1), goOnly: *goOnly}
 	var err error
 	if b.env, err = interop.Lookup(); err != nil {
 		fail(err)
@@ -73,13 +74,17 @@ func main() {
 		}
 	}
 	if *only == "" || *only == "repl" {
-		if head, err = b.replicate("repl-1k", *blocks, 1024, false); err != nil {
+		if head, err = b.replicate("repl-1k", *blocks, 1024, false); errors.Is(err, errGoOnly) {
+			return
+		} else if err != nil {
 			fail(err)
 		}
 	}
 	if *only == "" || *only == "big" {
 		r, err := b.replicate("repl-64k", *big, 64<<10, true)
-		if err != nil {
+		if errors.Is(err, errGoOnly) {
+			return
+		} else if err != nil {
 			fail(err)
 		}
 		if *only == "big" {
@@ -98,10 +103,14 @@ func fail(err error) {
 	os.Exit(1)
 }
 
+// errGoOnly ends a -goonly run after its Go->Go replication.
+var errGoOnly = errors.New("go->go only")
+
 type bench struct {
-	env  *interop.Env
-	runs int
-	rows []row
+	env    *interop.Env
+	runs   int
+	goOnly bool
+	rows   []row
 }
 
 type row struct {
@@ -213,6 +222,14 @@ func (b *bench) replicate(name string, n, size int, inMiB bool) (row, error) {
 		return row{}, err
 	}
 	defer gw.Close()
+	if b.goOnly {
+		for range b.runs {
+			if _, err := goReader(ctx, gw.key, gw.port, n); err != nil {
+				return row{}, err
+			}
+		}
+		return row{}, errGoOnly
+	}
 	jw, err := b.newJSWriter(ctx, n, size)
 	if err != nil {
 		return row{}, err
