@@ -60,7 +60,8 @@ type Config struct {
 	// Nil means no relay of our own (a peer may still name one).
 	RelayThrough func() ed25519.PublicKey
 	// BlindRelay makes the node a blind relay for others under KeyPair's
-	// public key once it has bootstrapped (see ServeBlindRelay).
+	// public key once it has bootstrapped (see ServeBlindRelay); the node
+	// then listens on that key itself, so do not Listen on it too.
 	BlindRelay bool
 }
 
