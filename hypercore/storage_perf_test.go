@@ -239,3 +239,41 @@ func TestWriteBlocksAt(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeCache: cached nodes come back under their own index only, a
+// growing cache keeps what it held, and a reset empties it.
+func TestNodeCache(t *testing.T) {
+	var s store
+	if _, ok := s.cacheGet(1); ok {
+		t.Fatal("hit in an empty cache")
+	}
+	node := func(i uint64) Node { return Node{Index: i, Size: i * 3, Hash: [32]byte{byte(i)}} }
+	// Upper nodes of a tree (2^k - 1) must not all share one slot.
+	var uppers []Node
+	for k := 1; k < 20; k++ {
+		uppers = append(uppers, node(1<<k-1))
+	}
+	s.cachePut(uppers...)
+	for _, n := range uppers {
+		if got, ok := s.cacheGet(n.Index); !ok || got != n {
+			t.Fatalf("node %d: %v %v", n.Index, got, ok)
+		}
+	}
+	if _, ok := s.cacheGet(1<<20 - 1); ok {
+		t.Fatal("hit for a node never put")
+	}
+	small := len(s.cache)
+	s.cacheFit(nodeCacheMax * 4)
+	if len(s.cache) != nodeCacheMax || len(s.cache) <= small {
+		t.Fatalf("cache of %d slots after fit (was %d)", len(s.cache), small)
+	}
+	for _, n := range uppers {
+		if got, ok := s.cacheGet(n.Index); !ok || got != n {
+			t.Fatalf("node %d lost when the cache grew", n.Index)
+		}
+	}
+	s.cacheReset()
+	if _, ok := s.cacheGet(uppers[0].Index); ok {
+		t.Fatal("hit after reset")
+	}
+}
