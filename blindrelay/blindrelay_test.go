@@ -309,3 +309,70 @@ func TestPairingBounds(t *testing.T) {
 	}
 	waitPending(5)
 }
+
+// Random pair and unpair messages from several raw sessions, then every
+// session closes: nothing is left pending or linked, and the server's
+// watchers end.
+func TestRandomTraffic(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	type raw struct {
+		mux          *protomux.Mux
+		pair, unpair *protomux.Message
+	}
+	var sessions []raw
+	for i := 0; i < 3; i++ {
+		a, b := net.Pipe()
+		sm := protomux.New(protomux.Framed(b), &protomux.Config{DeferStart: true})
+		if _, err := e.srv.Accept(sm, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		sm.Start()
+		cm := protomux.New(protomux.Framed(a), &protomux.Config{DeferStart: true})
+		ch, _ := cm.Channel(protomux.ChannelOptions{Protocol: Protocol, ID: []byte{byte(i)}})
+		r := raw{mux: cm, pair: ch.AddMessage(nil), unpair: ch.AddMessage(nil)}
+		ch.Open(nil)
+		cm.Start()
+		if err := ch.Opened(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cm.Close(); sm.Close() })
+		sessions = append(sessions, r)
+	}
+	var tokens [4][32]byte
+	for i := range tokens {
+		tokens[i] = NewToken()
+	}
+	rng := uint64(12345)
+	next := func(n int) int {
+		rng = rng*6364136223846793005 + 1442695040888963407
+		return int(rng>>33) % n
+	}
+	for i := 0; i < 400; i++ {
+		s := sessions[next(len(sessions))]
+		tok := tokens[next(len(tokens))]
+		if next(4) == 0 {
+			s.unpair.Send((&Unpair{Token: tok}).Encode())
+		} else {
+			s.pair.Send((&Pair{IsInitiator: next(2) == 0, Token: tok, ID: uint64(1 + next(1<<20))}).Encode())
+		}
+	}
+	if st := e.srv.Stats(); st.Pending > len(tokens) {
+		t.Fatalf("stats %+v", st)
+	}
+	for _, s := range sessions {
+		s.mux.Close()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st := e.srv.Stats()
+		if st.Sessions == 0 && st.Pending == 0 && st.Links == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left after every session closed: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
