@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"github.com/warrenp2p/warren/internal/netlab"
 	"io"
@@ -396,4 +397,107 @@ func TestInteropTunnelNetlab(t *testing.T) {
 			js.Wait(t)
 		})
 	}
+}
+
+// holesailEnv names a node_modules directory holding holesail 2.4.1 for
+// TestInteropTunnelHolesail (for example after `npm install holesail@2.4.1`
+// in a scratch directory).
+const holesailEnv = "WARREN_HOLESAIL_MODULES"
+
+// holesail itself (its Holesail class, as the holesail CLI runs it) against
+// warren, both ways: private with a generated key, private with a --key
+// secret, public; the keys go over as the hs:// URLs and bare keys the two
+// print. holesail is not among the pinned JS modules, so this runs only
+// when WARREN_HOLESAIL_MODULES is set.
+func TestInteropTunnelHolesail(t *testing.T) {
+	env := Require(t)
+	mods := os.Getenv(holesailEnv)
+	if mods == "" {
+		t.Skipf("%s is not set (a node_modules directory with holesail 2.4.1)", holesailEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(t, ctx)
+	port := httpTarget(t)
+	start := func(t *testing.T, args ...string) *Proc {
+		ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+		cmd := env.Command(ctx, "tunnel_holesail.js", append([]string{tn.boot}, args...)...)
+		cmd.Env = append(cmd.Env, "HOLESAIL_MODULES="+mods)
+		return env.StartCmd(t, cmd, cancel)
+	}
+	secret := "holesail-interop-secret-longer-than-32"
+
+	t.Run("warren-server", func(t *testing.T) {
+		for _, c := range []struct {
+			name    string
+			private bool
+			secret  string
+		}{{"private", true, ""}, {"secret", true, secret}, {"public", false, ""}} {
+			t.Run(c.name, func(t *testing.T) {
+				cfg := tunnel.ServerConfig{Port: port, Private: c.private}
+				key := ""
+				switch {
+				case c.secret != "":
+					cfg.Seed = tunnel.SeedFromSecret(c.secret)
+					key = tunnel.URL(true, c.secret)
+				case c.private:
+					s, _ := tunnel.NewSecret()
+					cfg.Seed = tunnel.SeedFromSecret(s)
+					key = tunnel.URL(true, s)
+				}
+				srv, err := tunnel.Serve(ctx, tn.node(t, ctx, nil, dht.Config{UDX: tn.u}), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				if !c.private {
+					key = srv.Key() // a bare public key: holesail reads it as public
+				}
+				hs := start(t, "client", key)
+				hs.Expect(t, "info ")
+				checkHTTP(t, "127.0.0.1:"+hs.Expect(t, "listening "), c.name == "private")
+				hs.Wait(t)
+			})
+		}
+	})
+
+	t.Run("holesail-server", func(t *testing.T) {
+		for _, c := range []struct{ name, mode, key string }{{"private", "private", ""}, {"secret", "private", secret}, {"public", "public", ""}} {
+			t.Run(c.name, func(t *testing.T) {
+				args := []string{"server", strconv.Itoa(port), c.mode}
+				if c.key != "" {
+					args = append(args, c.key)
+				}
+				hs := start(t, args...)
+				var info struct{ Key, URL string }
+				if err := json.Unmarshal([]byte(hs.Expect(t, "info ")), &info); err != nil {
+					t.Fatal(err)
+				}
+				for _, key := range []string{info.URL, info.Key} {
+					keys, err := tunnel.ParseKey(key, tunnel.Auto)
+					if err != nil {
+						t.Fatal(err)
+					}
+					d := tn.node(t, ctx, nil, dht.Config{UDX: tn.u})
+					k, rec, err := tunnel.Resolve(ctx, d, keys)
+					if err != nil || rec == nil || rec.Port != port {
+						t.Fatalf("%s: resolve: %+v %v", key, rec, err)
+					}
+					if k.Private() != (c.mode == "private") {
+						t.Fatalf("%s: resolved private=%v", key, k.Private())
+					}
+					if kp, ok := k.KeyPair(); ok {
+						d = tn.node(t, ctx, &kp, dht.Config{UDX: tn.u})
+					}
+					cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1})
+					if err != nil {
+						t.Fatal(err)
+					}
+					checkHTTP(t, cl.Addr().String(), c.name == "private" && key == info.URL)
+					cl.Close()
+				}
+				hs.Wait(t)
+			})
+		}
+	})
 }
