@@ -19,11 +19,14 @@ import (
 
 // Relay errors.
 var (
+	// ErrRelayFailed reports that the blind relay could not be reached or
+	// did not pair the peers in time; the underlying error is joined.
 	ErrRelayFailed = errors.New("hyperdht: pairing through the blind relay failed")
-	ErrRelayLost   = errors.New("hyperdht: the connection was made another way first")
 	// ErrHolepunchDeclined is returned when ConnectOptions.Holepunch
 	// declined to punch and no blind relay was named.
 	ErrHolepunchDeclined = errors.New("hyperdht: hole punching declined")
+
+	errRelayLost = errors.New("hyperdht: the connection was made another way first")
 )
 
 // relayWait bounds a pairing through a blind relay (hyperdht gives up
@@ -138,7 +141,7 @@ func (p *relayPlan) info() *RelayThroughInfo {
 
 // pairThroughRelay connects to the relay, asks it to pair rs's stream under
 // the plan's token and connects rs to the relay's stream. The connection to
-// the relay lives until rs's stream closes. It returns ErrRelayLost if rs
+// the relay lives until rs's stream closes. It returns errRelayLost if rs
 // was connected another way meanwhile.
 func (d *DHT) pairThroughRelay(ctx context.Context, rs *rawStream, p *relayPlan) error {
 	ctx, cancel := context.WithTimeout(ctx, relayWait)
@@ -177,14 +180,14 @@ func (d *DHT) pairThroughRelay(ctx context.Context, rs *rawStream, p *relayPlan)
 	if err != nil {
 		closeAll()
 		if rs.isDone() {
-			return ErrRelayLost
+			return errRelayLost
 		}
 		return errors.Join(ErrRelayFailed, err)
 	}
 	if !rs.connectTo(st.Socket(), id, st.RemoteAddrPort()) {
 		_ = cl.Unpair(p.token)
 		closeAll()
-		return ErrRelayLost
+		return errRelayLost
 	}
 	d.log.Debug("hyperdht: paired through blind relay", "relay", st.RemoteAddrPort(), "initiator", p.initiator)
 	if !d.goOwned(func() {

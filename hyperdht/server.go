@@ -512,7 +512,7 @@ func (s *Server) startRelay(sp *serverPunch) bool {
 				if sp.p != nil {
 					sp.p.stop()
 				}
-			case !errors.Is(err, ErrRelayLost):
+			case !errors.Is(err, errRelayLost):
 				d.log.Debug("hyperdht: blind relay pairing failed", "err", err)
 			}
 		})
