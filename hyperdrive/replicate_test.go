@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/warrenp2p/warren/corestore"
+	"github.com/warrenp2p/warren/hyperbee"
+	"github.com/warrenp2p/warren/hyperblobs"
 	"github.com/warrenp2p/warren/protomux"
 )
 
@@ -298,5 +300,51 @@ func TestCloseWhileWaitingForPeers(t *testing.T) {
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("blobs key found without peers")
+	}
+}
+
+// TestContentFeedHeader: a drive whose header names its blobs core in
+// contentFeed (as hyperdrive writes for compat cores) is read from that
+// core, not from the key derived from the manifest.
+func TestContentFeedHeader(t *testing.T) {
+	ctx := testCtx(t)
+	ws := newStore(t)
+	db, err := ws.Get(ctx, corestore.GetOptions{Name: "legacy-db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	bc, err := ws.Get(ctx, corestore.GetOptions{Name: "legacy-blobs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	id, err := hyperblobs.New(bc.Core, nil).Put(ctx, []byte("from the content feed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bk := bc.Key()
+	bee := hyperbee.New(hyperbee.CoreLog{Core: db.Core}, hyperbee.Options{Metadata: &hyperbee.Metadata{ContentFeed: bk[:]}})
+	v, _ := EncodeValue(&Entry{Blob: &id})
+	if err := bee.Put(ctx, fileKey("/f"), v); err != nil {
+		t.Fatal(err)
+	}
+	rs := newStore(t)
+	key := db.Key()
+	r, err := Open(ctx, rs, key[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	replicatePair(t, ws, rs, nil)
+	if err := r.WaitVersion(ctx, db.Length()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Get(ctx, "/f")
+	if err != nil || string(got) != "from the content feed" {
+		t.Fatalf("%q %v", got, err)
+	}
+	if ck, _ := r.ContentKey(ctx); ck != bk {
+		t.Fatalf("content key %x, want %x", ck, bk)
 	}
 }
