@@ -403,6 +403,7 @@ func (p *Peer) onData(data []*Data) {
 				p.blocks++
 			}
 		}
+		p.publishStats()
 		proofs = proofs[n:]
 		if err == nil || errors.Is(err, errReorgApplied) {
 			continue

@@ -81,11 +81,18 @@ func TestReplicateSpreadsAcrossPeers(t *testing.T) {
 	verifyAll(t, r)
 	var total uint64
 	served := 0
-	for _, l := range links {
-		st := l.b.Stats()
-		total += st.Blocks
-		if st.Blocks > 0 {
-			served++
+	// A Get may see the last block an instant before its peer counts it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		total, served = 0, 0
+		for _, l := range links {
+			st := l.b.Stats()
+			total += st.Blocks
+			if st.Blocks > 0 {
+				served++
+			}
+		}
+		if total >= n || time.Now().After(deadline) {
+			break
 		}
 	}
 	if served < 2 {

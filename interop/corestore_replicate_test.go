@@ -235,3 +235,83 @@ func TestInteropCorestoreReplicateGoToJS(t *testing.T) {
 	io.WriteString(js.Stdin, "exit\n")
 	js.Wait(t)
 }
+
+// TestInteropCorestoreReplicateTwoSources: a Go store replicates the same
+// three named cores from two JS corestores (same primary key, so the same
+// cores) over two streams at once; the blocks of every core are spread
+// across both sources and each is fetched once.
+func TestInteropCorestoreReplicateTwoSources(t *testing.T) {
+	env := Require(t)
+	const n = 2000
+	pk := seedFor("cs-two-sources")
+	cfg := replCfg(map[string]any{
+		"role": "writer", "primaryKey": hex.EncodeToString(pk), "names": csNames, "blocks": n, "initiator": true,
+	})
+	ln1, port1 := listen(t)
+	ln2, port2 := listen(t)
+	js1 := env.Start(t, "corestore-replicate.js", port1, cfg)
+	js2 := env.Start(t, "corestore-replicate.js", port2, cfg)
+	var keys, keys2 map[string]string
+	if err := json.Unmarshal([]byte(js1.Expect(t, "keys ")), &keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(js2.Expect(t, "keys ")), &keys2); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range csNames {
+		if keys[name] != keys2[name] {
+			t.Fatalf("%s: the two JS stores disagree on the key", name)
+		}
+	}
+	s, err := corestore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var cores []*hypercore.Session
+	for _, name := range csNames {
+		k, _ := hex.DecodeString(keys[name])
+		c, err := s.Get(context.Background(), corestore.GetOptions{Key: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cores = append(cores, c)
+	}
+	rep1 := csAccept(t, ln1, s, false)
+	rep2 := csAccept(t, ln2, s, false)
+	var fromEach [2]uint64
+	for i, c := range cores {
+		csWait(t, c, csNames[i], n)
+		var peers []*hypercore.Peer
+		for j, rep := range []*corestore.Replication{rep1, rep2} {
+			p := rep.Peer(c.DiscoveryKey())
+			if p == nil || p.Err() != nil {
+				t.Fatalf("%s: source %d peer %v", csNames[i], j, p)
+			}
+			peers = append(peers, p)
+		}
+		// A Get may see the last block an instant before its peer counts it.
+		var sum uint64
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			sum = peers[0].Stats().Blocks + peers[1].Stats().Blocks
+			if sum >= n || time.Now().After(deadline) {
+				break
+			}
+		}
+		for j, p := range peers {
+			fromEach[j] += p.Stats().Blocks
+		}
+		if sum < n || sum > n+n/10 {
+			t.Fatalf("%s: %d blocks received for %d", csNames[i], sum, n)
+		}
+	}
+	t.Logf("blocks from each source: %v", fromEach)
+	if fromEach[0] == 0 || fromEach[1] == 0 {
+		t.Fatalf("blocks from each source: %v", fromEach)
+	}
+	for _, js := range []*Proc{js1, js2} {
+		io.WriteString(js.Stdin, "exit\n")
+		js.Wait(t)
+	}
+}
