@@ -88,7 +88,7 @@ func TestFolderSnapDiff(t *testing.T) {
 	if err := os.Symlink("a.txt", filepath.Join(dir, "l")); err != nil {
 		t.Fatal(err)
 	}
-	s1, err := scanFolder(dir)
+	s1, err := scanFolder(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestFolderSnapDiff(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeTree(t, dir, map[string][]byte{"new/c.txt": []byte("c")})
-	s2, err := scanFolder(dir)
+	s2, err := scanFolder(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +119,13 @@ func TestFolderSnapDiff(t *testing.T) {
 	}
 	if c, r := s2.diff(s2); len(c)+len(r) != 0 {
 		t.Fatalf("no-change diff: %v %v", c, r)
+	}
+	s3, err := scanFolder(dir, []string{"/sub", "/new/c.txt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s3["/new/c.txt"]; ok || len(s3) != 2 {
+		t.Fatalf("ignored keys scanned: %v", s3)
 	}
 }
 

@@ -266,14 +266,23 @@ func runShare(cmd *cobra.Command, g *globals, dir string, interval time.Duration
 	out := cmd.OutOrStdout()
 	fmt.Fprintln(out, keyid.ZBase32Encode(key[:]))
 
-	snap, err := scanFolder(abs)
+	// A storage directory inside the shared folder is not shared.
+	var ignore []string
+	if sd, err := g.storageDir(); err == nil {
+		if sa, err := filepath.Abs(sd); err == nil {
+			if rel, err := filepath.Rel(abs, sa); err == nil && rel != "." && !strings.HasPrefix(rel, "..") {
+				ignore = []string{"/" + filepath.ToSlash(rel)}
+			}
+		}
+	}
+	snap, err := scanFolder(abs, ignore)
 	if err != nil {
 		return err
 	}
 	pr := newProgress(cmd.ErrOrStderr(), "sharing", n.peers)
 	pr.setTotals(int64(len(snap)), snap.bytes())
 	pr.begin()
-	_, err = hyperdrive.Mirror(ctx, countingFS{local, pr}, drive, &hyperdrive.MirrorOptions{Prune: true})
+	_, err = hyperdrive.Mirror(ctx, countingFS{local, pr}, drive, &hyperdrive.MirrorOptions{Prune: true, Ignore: ignore})
 	if err == nil {
 		pr.files.Store(int64(len(snap))) // symlinks and unchanged files are not read
 	}
@@ -304,7 +313,7 @@ func runShare(cmd *cobra.Command, g *globals, dir string, interval time.Duration
 			return nil
 		case <-t.C:
 		}
-		next, err := scanFolder(abs)
+		next, err := scanFolder(abs, ignore)
 		if err != nil {
 			n.log.Warn("scanning the folder", "err", err)
 			continue
@@ -358,8 +367,8 @@ type folderSnap map[string]fileState
 
 // scanFolder records every regular file and symlink below root, as
 // hyperdrive.LocalDir lists them (folders are not entries, symlinked
-// folders are not followed).
-func scanFolder(root string) (folderSnap, error) {
+// folders are not followed), except below the keys in ignore.
+func scanFolder(root string, ignore []string) (folderSnap, error) {
 	snap := folderSnap{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -367,6 +376,21 @@ func scanFolder(root string) (folderSnap, error) {
 				return nil // removed while we walked
 			}
 			return err
+		}
+		if len(ignore) > 0 && p != root {
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			key := "/" + filepath.ToSlash(rel)
+			for _, ig := range ignore {
+				if key == ig || strings.HasPrefix(key, ig+"/") {
+					if d.IsDir() {
+						return fs.SkipDir
+					}
+					return nil
+				}
+			}
 		}
 		if strings.Contains(d.Name(), tempSuffix) {
 			return nil // a clone's temporary file, which LocalDir skips too
