@@ -28,15 +28,21 @@ var ErrKeyPairMismatch = errors.New("tunnel: private key needs a DHT node create
 // Resolve picks the reading of a connection key (from ParseKey) that has a
 // host record on the DHT and returns it with its record. If none has one,
 // it returns the last reading (the public one in Auto mode) and a nil
-// record, as holesail-client connects without a record too.
+// record, as holesail-client connects without a record too. A reading
+// whose record is not holesail's JSON is returned with a nil record.
 func Resolve(ctx context.Context, d *hyperdht.DHT, keys []Key) (Key, *Record, error) {
 	if len(keys) == 0 {
 		return Key{}, nil, ErrEmptyKey
 	}
 	for _, k := range keys {
 		r, err := GetRecord(ctx, d, k.PublicKey)
-		if err == nil {
+		switch {
+		case err == nil:
 			return k, &r, nil
+		case errors.Is(err, ErrRecordInvalid):
+			// A validly signed record that is not holesail's JSON still
+			// shows which key the server holds.
+			return k, nil, nil
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Key{}, nil, ctxErr

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,4 +158,25 @@ func TestKeepAliveOnDHTConns(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	keepAlive(a) // no NetConn: left alone, no panic
+}
+
+func FuzzParseKey(f *testing.F) {
+	f.Add("hs://s000secret", 0)
+	f.Add("hs://0000ybndrfg8ejkmcpqxot1uwisza345h769ybndrfg8ejkmcpqx", 1)
+	f.Add(strings.Repeat("ab", 32), 2)
+	f.Add("hs://", 0)
+	f.Fuzz(func(t *testing.T, s string, mode int) {
+		keys, err := ParseKey(s, Mode(uint(mode)%3))
+		if err != nil {
+			return
+		}
+		if len(keys) == 0 {
+			t.Fatal("no readings and no error")
+		}
+		for _, k := range keys {
+			if len(k.PublicKey) != 32 || (k.Seed != nil && len(k.Seed) != 32) {
+				t.Fatalf("reading %+v", k)
+			}
+		}
+	})
 }

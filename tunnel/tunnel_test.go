@@ -17,6 +17,7 @@ import (
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
 	"github.com/warrenp2p/warren/hyperdht"
+	"github.com/warrenp2p/warren/keyid"
 	"github.com/warrenp2p/warren/udx"
 )
 
@@ -475,5 +476,37 @@ func TestCloseEndsConnections(t *testing.T) {
 				t.Fatalf("read with the server gone: %d %v", n, err)
 			}
 		}
+	}
+}
+
+// Resolve picks the reading whose key holds a record, even one that is not
+// holesail's JSON (then with no record), and falls back on the last
+// reading when no key holds one.
+func TestResolveReadings(t *testing.T) {
+	tn := newTestnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d := tn.node(t, nil, dht.Config{UDX: tn.u})
+	secret := "a-secret-that-is-long-enough-for-holesail"
+	keys, err := ParseKey(secret, Auto)
+	if err != nil || len(keys) != 1 {
+		t.Fatal(keys, err)
+	}
+	seed := keys[0].Seed
+	z := keyid.ZBase32Encode(seed)
+	all, err := ParseKey(z, Auto) // seed, secret reading of the text, public
+	if err != nil || len(all) != 3 {
+		t.Fatal(all, err)
+	}
+	if k, rec, err := Resolve(ctx, d, all); err != nil || rec != nil || k.Private() {
+		t.Fatalf("no records: %+v %+v %v, want the public reading", k, rec, err)
+	}
+	kp, _ := crypto.KeyPairFromSeed(seed)
+	if err := d.MutablePut(ctx, kp, []byte("not json {"), 0); err != nil {
+		t.Fatal(err)
+	}
+	k, rec, err := Resolve(ctx, d, all)
+	if err != nil || rec != nil || !k.Private() || !bytes.Equal(k.PublicKey, kp.PublicKey) {
+		t.Fatalf("junk record: %+v %+v %v, want the seed reading without a record", k, rec, err)
 	}
 }
