@@ -358,7 +358,7 @@ func TestPrivateRejectsOtherKeys(t *testing.T) {
 	// (the server does not answer its handshake): the local connection is
 	// closed.
 	other := tn.node(t, nil, dht.Config{UDX: tn.u})
-	cl, err := Listen(ctx, other, ClientConfig{Key: Key{PublicKey: srv.PublicKey()}, Port: -1})
+	cl, err := Listen(ctx, other, ClientConfig{Key: Key{PublicKey: srv.PublicKey()}, Port: -1, ConnectTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
