@@ -278,9 +278,11 @@ func (t *topic) refreshLocked() *run {
 	}
 	r := newRun()
 	t.current = r
+	t.refreshes++ // at once, so a refresh still starting sees it is stale
+	clock := t.refreshes
 	s := t.s
 	s.goOwned(func() {
-		err := t.refresh()
+		err := t.refresh(clock)
 		s.mu.Lock()
 		if t.current == r {
 			t.current = nil
@@ -292,15 +294,13 @@ func (t *topic) refreshLocked() *run {
 }
 
 // refresh runs one announce or lookup (hyperswarm's _refresh).
-func (t *topic) refresh() error {
+func (t *topic) refresh(clock uint64) error {
 	s := t.s
 	s.mu.Lock()
-	if t.suspended {
+	if t.suspended || clock != t.refreshes {
 		s.mu.Unlock()
 		return nil
 	}
-	t.refreshes++
-	clock := t.refreshes
 	wait := t.wait
 	s.mu.Unlock()
 

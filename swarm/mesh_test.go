@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -89,6 +90,15 @@ func TestMeshOfFifty(t *testing.T) {
 		}
 		return c
 	}
+	dialling := func(ss []*Swarm) []int {
+		var c []int
+		for _, s := range ss {
+			s.mu.Lock()
+			c = append(c, s.connecting*1000+s.queue.len())
+			s.mu.Unlock()
+		}
+		return c
+	}
 	// A DHT node answers a lookup with at most 20 of the 49 announces, so a
 	// join may miss a few peers; the periodic refresh is what finds them,
 	// run here at once, a few times if need be.
@@ -108,7 +118,7 @@ func TestMeshOfFifty(t *testing.T) {
 		}
 		rw.Wait()
 	}
-	waitFor(t, ctx, "full mesh", full(n), func() any { return counts(swarms) })
+	waitFor(t, ctx, "full mesh", full(n), func() any { return fmt.Sprint(counts(swarms), " dialling*1000+queued ", dialling(swarms)) })
 	t.Logf("full mesh after %v", time.Since(start))
 	time.Sleep(time.Second)
 	if !full(n)() {

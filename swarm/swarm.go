@@ -30,6 +30,10 @@ const (
 // duplicate resolution in the package documentation).
 const outdatedAfter = 5 * time.Second
 
+// dialTimeout bounds one dial, so a dial that never settles cannot hold the
+// peer's slot (and a MaxParallel slot) for good.
+const dialTimeout = 30 * time.Second
+
 // Errors of the swarm.
 var (
 	ErrClosed           = errors.New("swarm: closed")
@@ -134,7 +138,6 @@ type connEntry struct {
 	key    [32]byte
 	info   *PeerInfo
 	client bool
-	queued bool
 	conn   *Conn // nil while dialling
 	opened time.Time
 	cancel context.CancelFunc // ends the dial
@@ -686,8 +689,8 @@ func (s *Swarm) connect(p *PeerInfo, queued bool) {
 		}
 		return
 	}
-	ctx, cancel := context.WithCancel(s.ctx)
-	e := &connEntry{key: p.key, info: p, client: true, queued: queued, cancel: cancel, done: make(chan struct{})}
+	ctx, cancel := context.WithTimeout(s.ctx, dialTimeout)
+	e := &connEntry{key: p.key, info: p, client: true, cancel: cancel, done: make(chan struct{})}
 	s.all[p.key] = e
 	s.stats.ClientAttempted++
 	s.connecting++
@@ -781,11 +784,17 @@ func (s *Swarm) handleServerConn(sc *secretstream.Conn) {
 // the peer must have lost it and reconnected), otherwise keep the one the
 // peer with the greater public key initiated.
 func (s *Swarm) keepNew(existing *connEntry, sc *secretstream.Conn) bool {
-	if existing.outdated(time.Now()) {
+	return keepNewConn(s.kp.PublicKey, sc.RemotePublicKey(), sc.IsInitiator(), existing.outdated(time.Now()))
+}
+
+// keepNewConn decides between an existing connection to remote and a new
+// one (newInitiator: we initiated the new one).
+func keepNewConn(local, remote []byte, newInitiator, existingOutdated bool) bool {
+	if existingOutdated {
 		return true
 	}
-	expectedInitiator := bytes.Compare(s.kp.PublicKey, sc.RemotePublicKey()) > 0
-	return expectedInitiator == sc.IsInitiator()
+	expectedInitiator := bytes.Compare(local, remote) > 0
+	return expectedInitiator == newInitiator
 }
 
 // outdated approximates hyperswarm's "has read and written bytes": data
