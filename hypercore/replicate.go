@@ -24,7 +24,8 @@ var (
 	ErrBadPeer = errors.New("hypercore: peer sent invalid data")
 )
 
-// maxInflight is how many block requests a peer keeps outstanding.
+// maxInflight is how many block requests a peer keeps outstanding; a peer
+// whose requests time out gets a smaller window (see Peer.window).
 const maxInflight = 256
 
 // Capability returns the replication capability one side sends: the keyed
@@ -89,6 +90,7 @@ type Peer struct {
 	lastExtRecv     string
 	nextDue         time.Time     // when expire must look at the requests again
 	remoteWants     map[Want]bool // wants answered, until unwanted
+	window          int           // block requests kept in flight: shrinks on timeouts, regrows on answers
 	upgradeInflight bool
 	nextID          uint64
 	cursor          uint64
@@ -122,6 +124,7 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		skip:          map[uint64]time.Time{},
 		sentWants:     map[uint64]bool{},
 		remoteWants:   map[Want]bool{},
+		window:        maxInflight,
 		nextID:        1,
 		timeout:       DefaultRequestTimeout,
 	}
@@ -387,6 +390,7 @@ func (p *Peer) onData(data []*Data) {
 			continue // unsolicited or cancelled: ignore, as JS does
 		}
 		p.done1(f.req)
+		p.window = min(maxInflight, p.window*2)
 		if f.req.Block != nil {
 			// Stored or rejected below: either way no longer in flight.
 			defer p.r.release(f.req.Block.Index, p, false)
@@ -536,7 +540,7 @@ func (p *Peer) send(r *Request) {
 
 // update sends what the current state calls for: a sync and range after
 // local changes, an upgrade request when the remote is ahead, and block
-// requests up to maxInflight.
+// requests up to the peer's window.
 func (p *Peer) update() {
 	info := p.c.Info()
 	if !p.sentAny || info.Length != p.sentLength || info.Fork != p.sentFork {
@@ -562,7 +566,7 @@ func (p *Peer) update() {
 	}
 	// Wanted blocks first; then, unless the core is sparse, everything.
 	for _, w := range p.c.wanted() {
-		for i := w.start; i < min(w.end, info.Length) && len(p.inflight) < maxInflight; i++ {
+		for i := w.start; i < min(w.end, info.Length) && len(p.inflight) < p.window; i++ {
 			if p.inflightBlock[i] || p.c.Has(i) {
 				continue
 			}
@@ -581,7 +585,7 @@ func (p *Peer) update() {
 	if p.cursorFork != info.Fork || p.cursor < info.ContiguousLength {
 		p.cursor, p.cursorFork = info.ContiguousLength, info.Fork
 	}
-	for i := p.cursor; i < info.Length && len(p.inflight) < maxInflight; i++ {
+	for i := p.cursor; i < info.Length && len(p.inflight) < p.window; i++ {
 		if p.c.Has(i) {
 			if i == p.cursor {
 				p.cursor++

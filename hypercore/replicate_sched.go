@@ -188,6 +188,9 @@ func (p *Peer) expire(now time.Time) time.Time {
 			p.r.release(b.Index, p, true)
 		}
 		p.timeouts++
+		// A peer that lets requests time out gets few at a time until it
+		// answers again, so a silent peer cannot hold many blocks back.
+		p.window = max(1, p.window/4)
 	}
 	for i, until := range p.skip {
 		if !now.Before(until) {
