@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/warrenp2p/warren/noise"
 	"github.com/warrenp2p/warren/secretstream"
@@ -104,8 +105,30 @@ func (rs *rawStream) connectTo(sock *udx.Socket, id uint32, addr netip.AddrPort)
 		rs.stream.Destroy()
 		return false
 	}
+	rs.openRelayPath()
 	close(rs.connected)
 	return true
+}
+
+// relaySettle bounds how long a stream paired through a blind relay waits
+// for the peer's first packet before sending.
+const relaySettle = 300 * time.Millisecond
+
+// openRelayPath sends an empty UDX message, which connects the relay's
+// stream for our side, and waits (up to relaySettle) for a packet from the
+// peer, which shows the relay's stream for its side is connected too. A
+// relay drops what it cannot forward yet, so data sent before would wait
+// for a retransmission timeout. (secret-stream drops empty messages.)
+func (rs *rawStream) openRelayPath() {
+	_ = rs.stream.SendMessage(nil)
+	deadline := time.Now().Add(relaySettle)
+	for rs.stream.Stats().PacketsRecv == 0 && time.Now().Before(deadline) {
+		select {
+		case <-rs.stream.Closed():
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // isDone reports whether the stream was connected or destroyed.
