@@ -50,8 +50,11 @@
 // in time) it sends an abort round and both connect to the relay, open a
 // protomux "blind-relay" channel (id: their own public key) and pair their
 // UDX streams under the token (package blindrelay). The relay splices the
-// two streams with udx RelayTo and sees only ciphertext. A server that
-// cannot punch at all pairs at once. Any node can be a relay
+// two streams with udx RelayTo and sees only ciphertext. A relay drops
+// packets for a side that has not sent it anything yet, so each side first
+// sends an empty UDX message (which secret-stream ignores) and holds its
+// data until a packet from the peer arrives, for at most 300 ms. A server
+// that cannot punch at all pairs at once. Any node can be a relay
 // (DHT.ServeBlindRelay, Config.BlindRelay).
 //
 // # Differences from hyperdht
