@@ -572,6 +572,9 @@ func (p *Peer) update() {
 			}
 			if !p.remoteHasBlock(i) {
 				p.maybeWant(i)
+				if p.nothingBeyond(i) {
+					break
+				}
 				continue
 			}
 			if !p.requestBlock(info.Fork, i) {
@@ -597,12 +600,29 @@ func (p *Peer) update() {
 		}
 		if !p.remoteHasBlock(i) {
 			p.maybeWant(i)
+			if p.nothingBeyond(i) {
+				break
+			}
 			continue
 		}
 		if !p.requestBlock(info.Fork, i) {
 			return
 		}
 	}
+}
+
+// nothingBeyond reports that the remote announced no block at or after i:
+// scanning further is useless until it announces more.
+func (p *Peer) nothingBeyond(i uint64) bool {
+	if i < p.remoteContig {
+		return false
+	}
+	for _, r := range p.remoteRanges {
+		if !r.Drop && r.Length > 0 && r.Start+r.Length > i {
+			return false
+		}
+	}
+	return true
 }
 
 // requestBlock asks the remote for block i unless another peer is fetching

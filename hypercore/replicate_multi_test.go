@@ -343,3 +343,41 @@ func TestReplicateExtension(t *testing.T) {
 		t.Fatalf("send on a closed extension: %v", err)
 	}
 }
+
+// TestReplicateSparseLiveGet: a sparse reader waiting for a block the writer
+// has not appended yet gets it when it is appended, and only it.
+func TestReplicateSparseLiveGet(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 100)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	connect(t, w, r, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() {
+		v, err := r.Get(ctx, 105, GetOptions{Wait: true})
+		if err == nil && !bytes.Equal(v, blockData(105)) {
+			err = errors.New("wrong block 105")
+		}
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	appendN(t, w, 100, 10)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if k := countStored(r, 110); k != 1 || r.Length() != 110 {
+		t.Fatalf("sparse reader holds %d blocks of %d", k, r.Length())
+	}
+}
+
+func countStored(c *Core, n uint64) int {
+	k := 0
+	for i := range n {
+		if c.Has(i) {
+			k++
+		}
+	}
+	return k
+}

@@ -230,6 +230,24 @@ func TestInteropHypercoreSparse(t *testing.T) {
 		if k := countHas(r, n); k != 501 || r.Length() != n {
 			t.Fatalf("sparse reader holds %d blocks of %d", k, r.Length())
 		}
+		// A Get waiting for a block not appended yet gets it when it is.
+		got := make(chan error, 1)
+		go func() {
+			v, err := r.Get(ctx, n+3, hypercore.GetOptions{Wait: true})
+			if err == nil && string(v) != string(replBlock(n+3)) {
+				err = fmt.Errorf("block %d = %q", n+3, v)
+			}
+			got <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		io.WriteString(js.Stdin, "append 5\n")
+		js.Expect(t, "length ")
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+		if k := countHas(r, n+5); k != 502 || r.Length() != n+5 {
+			t.Fatalf("after the live get the sparse reader holds %d blocks of %d", k, r.Length())
+		}
 		io.WriteString(js.Stdin, "exit\n")
 		js.Wait(t)
 	})
