@@ -69,10 +69,9 @@
 //   - The Swarm's key pair must be its DHT's (connections are made with the
 //     DHT's key pair); hyperswarm can share one DHT between swarms with
 //     different key pairs.
-//   - Dials find the peer with FIND_PEER instead of trying the relay
-//     addresses of its announce first; there is no relayThrough (blind
-//     relays), no connection pooling between swarms and no reaction to
-//     network changes (keepalives and refreshes on a new network).
+//   - No relayThrough option (blind relays are left to the DHT's own
+//     configuration), no connection pooling between swarms and no reaction
+//     to network changes (keepalives and refreshes on a new network).
 //   - The Firewall sees only the remote public key, not the handshake
 //     payload, and is called with the swarm's lock held.
 //   - Suspend closes the server and forgets queued peers (hyperswarm keeps

@@ -41,7 +41,7 @@ var (
 	ErrNoDHT            = errors.New("swarm: no DHT and no bootstrap nodes")
 	ErrDestroyed        = errors.New("swarm: discovery left")
 	ErrFirewalled       = errors.New("swarm: peer is firewalled")
-	ErrNotSecretStream  = errors.New("swarm: DHT returned a connection that is not a secret stream")
+	ErrNotSecretStream  = errors.New("swarm: DHT returned no secret-stream connection")
 	ErrRefreshCancelled = errors.New("swarm: refresh superseded or aborted")
 )
 
@@ -429,8 +429,10 @@ func (s *Swarm) acceptLoop(srv *hyperdht.Server) {
 			return
 		}
 		sc, ok := c.(*secretstream.Conn)
-		if !ok {
-			c.Close()
+		if !ok || sc == nil {
+			if c != nil && !ok {
+				c.Close()
+			}
 			continue
 		}
 		s.mu.Lock()
@@ -696,17 +698,25 @@ func (s *Swarm) connect(p *PeerInfo, queued bool) {
 	s.connecting++
 	s.clientConns++
 	s.stats.Updates++
-	s.goOwned(func() { s.dial(ctx, e) })
+	var opts hyperdht.ConnectOptions
+	if len(p.relayAddresses) > 0 {
+		opts.RelayAddresses = append([]netip.AddrPort(nil), p.relayAddresses...)
+	}
+	s.goOwned(func() { s.dial(ctx, e, &opts) })
 }
 
-func (s *Swarm) dial(ctx context.Context, e *connEntry) {
+// dial connects to the peer, trying the relay nodes of its announce first
+// as hyperswarm does.
+func (s *Swarm) dial(ctx context.Context, e *connEntry, opts *hyperdht.ConnectOptions) {
 	defer e.cancel()
-	c, err := s.dht.Connect(ctx, e.info.PublicKey)
+	c, err := s.dht.ConnectWith(ctx, e.info.PublicKey, opts)
 	var sc *secretstream.Conn
 	if err == nil {
 		var ok bool
-		if sc, ok = c.(*secretstream.Conn); !ok {
-			c.Close()
+		if sc, ok = c.(*secretstream.Conn); !ok || sc == nil {
+			if c != nil && sc == nil && !ok {
+				c.Close()
+			}
 			err = ErrNotSecretStream
 		}
 	}
