@@ -37,11 +37,9 @@ type mmsgConn struct {
 	gso    bool
 	gsoOff bool // set after the kernel refused a GSO send
 
-	// reader state, owned by the socket's reader goroutine
-	rhdrs  []unix.Mmsghdr
-	riovs  []unix.Iovec
-	rnames []unix.RawSockaddrAny
-	roob   []byte
+	// rset is the read buffer set the socket's reader goroutine holds
+	// while datagrams are waiting; nil while the socket is idle.
+	rset *readSet
 
 	wpool sync.Pool
 }
@@ -72,69 +70,223 @@ func newBatchConn(c *net.UDPConn, v6 bool) batchConn {
 		_, err := unix.GetsockoptInt(f, unix.SOL_UDP, unix.UDP_SEGMENT)
 		m.gso = err == nil
 	})
-	m.rhdrs = make([]unix.Mmsghdr, readBatchLen)
-	m.riovs = make([]unix.Iovec, readBatchLen)
-	m.rnames = make([]unix.RawSockaddrAny, readBatchLen)
-	m.roob = make([]byte, readBatchLen*unix.CmsgSpace(4))
 	return m
 }
 
-// readBufs is how many read buffers of what size the socket's reader
-// gives readBatch: GRO buffers hold up to 64 KiB each, so fewer of them.
-func (m *mmsgConn) readBufs() (n, size int) {
-	if m.gro {
-		return groReadBatchLen, groBufSize
-	}
-	return readBatchLen, maxDatagram
+// readSet is one recvmmsg batch: buffers, headers, addresses and control
+// space, wired together once. Sockets borrow a set from a shared pool only
+// while datagrams are waiting, so an idle socket holds no read buffers (a
+// GRO set is 1 MiB: a thousand DHT nodes' sockets each keeping one would
+// cost gigabytes of address space).
+type readSet struct {
+	gro   bool
+	full  bool // a whole batch; else one buffer
+	ms    []message
+	hdrs  []unix.Mmsghdr
+	iovs  []unix.Iovec
+	names []unix.RawSockaddrAny
+	oob   []byte
 }
 
-func (m *mmsgConn) readBatch(ms []message) (int, error) {
-	n := min(len(ms), readBatchLen)
-	oobLen := unix.CmsgSpace(4)
-	for i := 0; i < n; i++ {
-		b := ms[i].buf[:cap(ms[i].buf)]
-		m.riovs[i].Base = &b[0]
-		m.riovs[i].SetLen(len(b))
-		h := &m.rhdrs[i].Hdr
-		h.Name = (*byte)(unsafe.Pointer(&m.rnames[i]))
-		h.Namelen = unix.SizeofSockaddrAny
-		h.Iov = &m.riovs[i]
-		h.SetIovlen(1)
-		if m.gro {
-			h.Control = &m.roob[i*oobLen]
-			h.SetControllen(oobLen)
-		} else {
-			h.Control = nil
-			h.SetControllen(0)
-		}
-		h.Flags = 0
+// The pool keeps up to maxIdleReadSets whole sets of each kind for reuse
+// and makes at most maxReadSets of them. Past that (many sockets reading
+// at once, or readers descheduled while holding a set) sockets get sets
+// of one buffer, of which up to maxIdleSmallSets are kept.
+const (
+	maxIdleReadSets  = 4
+	maxReadSets      = 8
+	maxIdleSmallSets = 32
+)
+
+var readSetPools [2]struct {
+	mu    sync.Mutex
+	free  []*readSet // whole sets
+	small []*readSet // sets of one buffer
+	made  int        // whole sets in existence
+}
+
+func readSetPool(gro bool) int {
+	if gro {
+		return 1
 	}
+	return 0
+}
+
+// getReadSet takes a set from the pool or makes one.
+func getReadSet(gro bool) *readSet {
+	p := &readSetPools[readSetPool(gro)]
+	p.mu.Lock()
+	if rs := popSet(&p.free); rs != nil {
+		p.mu.Unlock()
+		return rs
+	}
+	full := p.made < maxReadSets
+	if full {
+		p.made++
+	} else if rs := popSet(&p.small); rs != nil {
+		p.mu.Unlock()
+		return rs
+	}
+	p.mu.Unlock()
+	return newReadSet(gro, full)
+}
+
+func popSet(list *[]*readSet) *readSet {
+	k := len(*list)
+	if k == 0 {
+		return nil
+	}
+	rs := (*list)[k-1]
+	(*list)[k-1] = nil
+	*list = (*list)[:k-1]
+	return rs
+}
+
+// newReadSet makes a set: a whole one has readBatchLen buffers of
+// maxDatagram bytes, or with GRO groReadBatchLen of up to 64 KiB (the
+// kernel hands over coalesced runs of datagrams).
+func newReadSet(gro, full bool) *readSet {
+	n, size := readBatchLen, maxDatagram
+	if gro {
+		n, size = groReadBatchLen, groBufSize
+	}
+	if !full {
+		n = 1
+	}
+	rs := &readSet{
+		gro:   gro,
+		full:  full,
+		ms:    make([]message, n),
+		hdrs:  make([]unix.Mmsghdr, n),
+		iovs:  make([]unix.Iovec, n),
+		names: make([]unix.RawSockaddrAny, n),
+	}
+	if gro {
+		rs.oob = make([]byte, n*unix.CmsgSpace(4))
+	}
+	all := make([]byte, n*size)
+	for i := range rs.ms {
+		b := all[i*size : (i+1)*size : (i+1)*size]
+		rs.ms[i].buf = b
+		rs.iovs[i].Base = &b[0]
+		rs.iovs[i].SetLen(size)
+		h := &rs.hdrs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&rs.names[i]))
+		h.Iov = &rs.iovs[i]
+		h.SetIovlen(1)
+		if gro {
+			h.Control = &rs.oob[i*unix.CmsgSpace(4)]
+		}
+	}
+	return rs
+}
+
+// putReadSet hands a set back once nothing refers to its buffers.
+func putReadSet(rs *readSet) {
+	p := &readSetPools[readSetPool(rs.gro)]
+	p.mu.Lock()
+	switch {
+	case !rs.full:
+		if len(p.small) < maxIdleSmallSets {
+			p.small = append(p.small, rs)
+		}
+	case len(p.free) < maxIdleReadSets:
+		p.free = append(p.free, rs)
+	default:
+		p.made--
+	}
+	p.mu.Unlock()
+}
+
+// prepare resets the fields recvmmsg overwrites.
+func (rs *readSet) prepare() {
+	for i := range rs.hdrs {
+		h := &rs.hdrs[i]
+		h.Len = 0
+		h.Hdr.Namelen = unix.SizeofSockaddrAny
+		h.Hdr.Flags = 0
+		if rs.gro {
+			h.Hdr.SetControllen(unix.CmsgSpace(4))
+		}
+	}
+}
+
+// readPooled waits for datagrams and reads a batch of them with one
+// recvmmsg into a borrowed read set. The messages stay valid until the
+// next call, which is when the set goes back to the pool if the socket
+// has nothing more to read. Only the socket's reader goroutine calls it.
+func (m *mmsgConn) readPooled() ([]message, error) {
 	var got int
 	var errno syscall.Errno
 	err := m.rc.Read(func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.rhdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+		if m.rset == nil {
+			m.rset = getReadSet(m.gro)
+		}
+		rs := m.rset
+		rs.prepare()
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&rs.hdrs[0])), uintptr(len(rs.hdrs)), unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EAGAIN || e == unix.EINTR {
+			// idle: give the buffers back while waiting
+			putReadSet(rs)
+			m.rset = nil
 			return false
 		}
 		got, errno = int(r), e
 		return true
 	})
 	if err != nil {
-		return 0, err
+		if m.rset != nil {
+			putReadSet(m.rset)
+			m.rset = nil
+		}
+		return nil, err
 	}
 	if errno != 0 {
-		return 0, errno
+		return nil, errno
 	}
+	rs := m.rset
+	total, coalesced := 0, false
 	for i := 0; i < got; i++ {
-		ms[i].n = int(m.rhdrs[i].Len)
-		ms[i].addr = sockaddrToAddrPort(&m.rnames[i])
-		ms[i].seg = 0
+		msg := &rs.ms[i]
+		msg.n = int(rs.hdrs[i].Len)
+		msg.addr = sockaddrToAddrPort(&rs.names[i])
+		msg.seg = 0
 		if m.gro {
-			ms[i].seg = groSize(m.roob[i*oobLen:][:m.rhdrs[i].Hdr.Controllen])
+			oobLen := unix.CmsgSpace(4)
+			msg.seg = groSize(rs.oob[i*oobLen:][:rs.hdrs[i].Hdr.Controllen])
 		}
+		total += msg.n
+		coalesced = coalesced || (msg.seg > 0 && msg.seg < msg.n)
 	}
-	return got, nil
+	if total > smallBatch && (!m.gro || coalesced || total > groSmallBatch) {
+		// bulk (a GSO sender's runs arrive coalesced): dispatched from
+		// the set, no copy
+		return rs.ms[:got], nil
+	}
+	// Datagrams one by one (DHT traffic, acks, a sender without GSO):
+	// copy them out and hand the set back now, so a socket waiting on a
+	// lock while dispatching does not keep a set (1 MiB with GRO) from
+	// the others.
+	out := make([]message, got)
+	data := make([]byte, total)
+	for i := 0; i < got; i++ {
+		msg := rs.ms[i]
+		k := copy(data, msg.buf[:msg.n])
+		msg.buf, data = data[:k:k], data[k:]
+		out[i] = msg
+	}
+	putReadSet(rs)
+	m.rset = nil
+	return out, nil
 }
+
+// A batch is copied out of its read set before dispatch when it holds at
+// most smallBatch bytes or, on a GRO socket, when no datagrams were
+// coalesced and it holds at most groSmallBatch bytes.
+const (
+	smallBatch    = 16 << 10
+	groSmallBatch = 64 << 10
+)
 
 // groSize finds the UDP_GRO segment size in a control message buffer.
 func groSize(oob []byte) int {

@@ -32,7 +32,8 @@ type Config struct {
 	// Logger receives debug logs; nil means silent.
 	Logger *slog.Logger
 	// DatagramQueue is how many received datagrams wait for ReadFrom
-	// before new ones are dropped; 0 means 1024.
+	// before new ones are dropped; 0 means 1024. The queue takes memory
+	// only for the datagrams waiting in it.
 	DatagramQueue int
 	// NoBatch turns off recvmmsg/sendmmsg and GSO/GRO (Linux).
 	NoBatch bool
@@ -112,7 +113,7 @@ func (u *UDX) newSocket(bc batchConn) *Socket {
 	s := &Socket{
 		u:      u,
 		conn:   bc,
-		dgrams: make(chan Datagram, u.cfg.DatagramQueue),
+		ready:  make(chan struct{}, 1),
 		closed: make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -138,7 +139,14 @@ type Socket struct {
 	u    *UDX
 	conn batchConn
 
-	dgrams    chan Datagram
+	// received datagrams waiting for ReadFrom: queue[head:], growing
+	// with use only; ready holds a token while it is not empty
+	qmu     sync.Mutex
+	queue   []Datagram
+	head    int
+	ready   chan struct{}
+	handler atomic.Pointer[func(Datagram)]
+
 	ttlMu     sync.Mutex
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -191,20 +199,88 @@ func (s *Socket) SendTTL(b []byte, to netip.AddrPort, ttl int) error {
 }
 
 // ReadFrom waits for the next datagram that is not a stream packet.
+// Datagrams go to the handler instead while one is set (SetHandler).
 func (s *Socket) ReadFrom(ctx context.Context) (Datagram, error) {
+	for {
+		if d, ok := s.pop(); ok {
+			return d, nil
+		}
+		select {
+		case <-s.ready:
+		case <-s.closed:
+			if d, ok := s.pop(); ok {
+				return d, nil
+			}
+			return Datagram{}, ErrClosed
+		case <-ctx.Done():
+			return Datagram{}, ctx.Err()
+		}
+	}
+}
+
+// SetHandler makes the socket hand every datagram that is not a stream
+// packet to h instead of queueing it for ReadFrom; nil goes back to
+// queueing. h runs on the socket's reader goroutine, one datagram at a
+// time in arrival order, and owns d.Data. It must not block (packets of
+// the socket's streams wait meanwhile) and must not close the socket. A
+// handler saves the goroutine a ReadFrom loop needs, which counts when a
+// process runs many sockets, as a DHT testnet does.
+func (s *Socket) SetHandler(h func(d Datagram)) {
+	if h == nil {
+		s.handler.Store(nil)
+		return
+	}
+	s.handler.Store(&h)
+}
+
+// push queues d for ReadFrom, or drops it when DatagramQueue are waiting.
+func (s *Socket) push(d Datagram) bool {
+	s.qmu.Lock()
+	if len(s.queue)-s.head >= s.u.cfg.DatagramQueue {
+		s.qmu.Unlock()
+		return false
+	}
+	if s.head > 0 && len(s.queue) == cap(s.queue) {
+		// slide the waiting datagrams down instead of growing
+		k := copy(s.queue, s.queue[s.head:])
+		clear(s.queue[k:])
+		s.queue, s.head = s.queue[:k], 0
+	}
+	s.queue = append(s.queue, d)
+	s.qmu.Unlock()
 	select {
-	case d := <-s.dgrams:
-		return d, nil
+	case s.ready <- struct{}{}:
 	default:
 	}
-	select {
-	case d := <-s.dgrams:
-		return d, nil
-	case <-s.closed:
-		return Datagram{}, ErrClosed
-	case <-ctx.Done():
-		return Datagram{}, ctx.Err()
+	return true
+}
+
+// pop takes the oldest queued datagram. An emptied queue lets go of its
+// storage once it grew past a few entries.
+func (s *Socket) pop() (Datagram, bool) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.head == len(s.queue) {
+		return Datagram{}, false
 	}
+	d := s.queue[s.head]
+	s.queue[s.head] = Datagram{}
+	s.head++
+	if s.head == len(s.queue) {
+		if cap(s.queue) > 16 {
+			s.queue = nil
+		} else {
+			s.queue = s.queue[:0]
+		}
+		s.head = 0
+	} else {
+		// more are waiting: pass the token on to another reader
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
+	}
+	return d, true
 }
 
 // Close closes the socket, ends its reader and closes every stream still
@@ -238,20 +314,24 @@ func (s *Socket) send(ms []message) {
 // readLoop is the socket's one reader goroutine.
 func (s *Socket) readLoop() {
 	defer close(s.done)
-	// one datagram per read unless the conn reads batches (recvmmsg)
-	batch, bufSize := 1, maxDatagram
-	if g, ok := s.conn.(interface{ readBufs() (n, size int) }); ok {
-		batch, bufSize = g.readBufs()
-	}
-	ms := make([]message, batch)
-	for i := range ms {
-		ms[i].buf = make([]byte, bufSize)
+	// A conn reading batches (recvmmsg) borrows its buffers from a pool
+	// while data is waiting; any other reads one datagram at a time into
+	// a buffer of the socket's own.
+	var next func() ([]message, error)
+	if p, ok := s.conn.(interface{ readPooled() ([]message, error) }); ok {
+		next = p.readPooled
+	} else {
+		ms := []message{{buf: make([]byte, maxDatagram)}}
+		next = func() ([]message, error) {
+			n, err := s.conn.readBatch(ms)
+			return ms[:n], err
+		}
 	}
 	var touched []*Stream
 	var pkt Packet
 	var dgs []datagram
 	for {
-		n, err := s.conn.readBatch(ms)
+		ms, err := next()
 		if err != nil {
 			if isClosed(s.closed) || errors.Is(err, net.ErrClosed) {
 				return
@@ -259,7 +339,7 @@ func (s *Socket) readLoop() {
 			continue // e.g. ICMP port unreachable reported on a later read
 		}
 		dgs = dgs[:0]
-		for i := 0; i < n; i++ {
+		for i := range ms {
 			m := &ms[i]
 			data := m.buf[:m.n]
 			seg := m.seg
@@ -342,9 +422,11 @@ func (s *Socket) dispatch(b []byte, from netip.AddrPort, pkt *Packet, skipped in
 		}
 	}
 	d := Datagram{Data: append([]byte(nil), b...), From: from}
-	select {
-	case s.dgrams <- d:
-	default:
+	if h := s.handler.Load(); h != nil {
+		(*h)(d)
+		return nil
+	}
+	if !s.push(d) {
 		s.PacketsDropped.Add(1)
 	}
 	return nil
