@@ -27,6 +27,16 @@ type TTLWriter interface {
 	SendTTL(b []byte, to netip.AddrPort, ttl int) error
 }
 
+// HandlerConn is implemented by transports that can hand each received
+// datagram to a function on their own receive goroutine (UDXConn does). A
+// Node sets one on such sockets instead of running a goroutine of its own
+// that loops on ReadFrom: in a process with many nodes that goroutine's
+// stack is a good part of a node's memory. The handler owns b; it does not
+// block.
+type HandlerConn interface {
+	SetDatagramHandler(h func(b []byte, from netip.AddrPort))
+}
+
 // UDXConn adapts a *udx.Socket to PacketConn. Socket stays reachable so
 // that UDX streams can share the port, as hyperdht does.
 type UDXConn struct {
@@ -40,6 +50,16 @@ func (c UDXConn) ReadFrom(ctx context.Context) ([]byte, netip.AddrPort, error) {
 		return nil, netip.AddrPort{}, err
 	}
 	return d.Data, d.From, nil
+}
+
+// SetDatagramHandler implements HandlerConn with udx.Socket.SetHandler;
+// nil goes back to ReadFrom.
+func (c UDXConn) SetDatagramHandler(h func(b []byte, from netip.AddrPort)) {
+	if h == nil {
+		c.Socket.SetHandler(nil)
+		return
+	}
+	c.Socket.SetHandler(func(d udx.Datagram) { h(d.Data, d.From) })
 }
 
 // ListenUDX opens a UDX socket of its own UDX instance on an IPv4 address.

@@ -120,7 +120,7 @@ type Node struct {
 	adaptive       bool
 	forcePersist   bool
 	bootstrapped   bool
-	tick           uint64
+	tick           uint32
 	lastTick       time.Time
 	stableTicks    int
 	refreshTicks   int
@@ -143,6 +143,8 @@ type Node struct {
 	persistentCh   chan struct{}
 	persistentDone bool
 	health         health
+	drainTimer     *time.Timer
+	tickTimer      *time.Timer
 }
 
 // New starts a node: it binds its sockets and starts bootstrapping in the
@@ -215,7 +217,7 @@ func New(cfg *Config) (*Node, error) {
 	var tb [2]byte
 	rand.Read(tb[:])
 	n.nextTID = uint16(tb[0]) | uint16(tb[1])<<8
-	n.tick = randomOffset(100)
+	n.tick = uint32(randomOffset(100))
 	n.refreshTicks = int(randomOffset(refreshTicks))
 	if n.adaptive {
 		n.stableTicks = stableTicks
@@ -233,10 +235,13 @@ func New(cfg *Config) (*Node, error) {
 		n.AddNode(c.Nodes[i])
 	}
 
-	n.wg.Add(4)
-	go n.readLoop(n.server)
-	go n.readLoop(n.client)
-	go n.timerLoop()
+	n.receive(n.server)
+	n.receive(n.client)
+	n.mu.Lock()
+	n.drainTimer = time.AfterFunc(drainInterval, n.onDrainTimer)
+	n.tickTimer = time.AfterFunc(tickInterval, n.onTickTimer)
+	n.mu.Unlock()
+	n.wg.Add(1)
 	go n.runBootstrap()
 	return n, nil
 }
@@ -365,6 +370,10 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.cancel()
+	if n.drainTimer != nil {
+		n.drainTimer.Stop()
+		n.tickTimer.Stop()
+	}
 	for _, r := range n.inflight {
 		r.destroy(ErrClosed)
 	}
@@ -501,7 +510,7 @@ func (n *Node) Nodes() []netip.AddrPort {
 	defer n.mu.Unlock()
 	out := make([]netip.AddrPort, 0, n.nodes.length)
 	for x := n.nodes.latest; x != nil; x = x.prev {
-		out = append(out, x.addr)
+		out = append(out, x.addr.AddrPort())
 	}
 	return out
 }
@@ -521,10 +530,22 @@ func (n *Node) AddNode(addr netip.AddrPort) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.addNode(&node{id: NodeID(addr), addr: addr})
+	n.addNode(&node{id: NodeID(addr), addr: toAddr4(addr)})
 }
 
 // --- socket input ---
+
+// receive hands c's datagrams to HandleDatagram: through c's own receive
+// goroutine when c takes a handler, else from a reader goroutine of the
+// node's.
+func (n *Node) receive(c PacketConn) {
+	if h, ok := c.(HandlerConn); ok {
+		h.SetDatagramHandler(func(b []byte, from netip.AddrPort) { n.HandleDatagram(c, b, from) })
+		return
+	}
+	n.wg.Add(1)
+	go n.readLoop(c)
+}
 
 func (n *Node) readLoop(c PacketConn) {
 	defer n.wg.Done()
@@ -733,7 +754,7 @@ func (n *Node) addNodeFromNetwork(sample bool, from netip.AddrPort, id *[32]byte
 	}
 	if old := n.tbl.get(id); old != nil {
 		if sample && (old.sampled == 0 || n.tick-old.sampled >= oldNode) {
-			old.to = to
+			old.to = toAddr4(to)
 			old.sampled = n.tick
 			n.natAdd(to)
 		}
@@ -741,7 +762,7 @@ func (n *Node) addNodeFromNetwork(sample bool, from netip.AddrPort, id *[32]byte
 		n.nodes.add(old)
 		return
 	}
-	n.addNode(&node{id: *id, addr: from, to: to})
+	n.addNode(&node{id: *id, addr: toAddr4(from), to: toAddr4(to)})
 }
 
 func (n *Node) addNode(x *node) {
@@ -753,9 +774,9 @@ func (n *Node) addNode(x *node) {
 		return
 	}
 	n.nodes.add(x)
-	if x.to.IsValid() && x.sampled == 0 {
+	if x.to.valid() && x.sampled == 0 {
 		x.sampled = n.tick
-		n.natAdd(x.to)
+		n.natAdd(x.to.AddrPort())
 	}
 }
 
@@ -798,7 +819,7 @@ func (n *Node) repingAndSwap(newNode, oldNode *node) {
 		n.removeNode(oldNode)
 		n.addNode(newNode)
 	}
-	r := n.request(oldNode.addr, nil, false, true, CmdPing, nil, nil, func(*Response) {
+	r := n.request(oldNode.addr.AddrPort(), nil, false, true, CmdPing, nil, nil, func(*Response) {
 		if oldNode.seen <= lastSeen {
 			swap()
 			return
@@ -814,7 +835,7 @@ func (n *Node) check(x *node) {
 	x.pinged = n.tick
 	lastSeen := x.seen
 	n.checks++
-	r := n.request(x.addr, nil, false, true, CmdPing, nil, nil, func(*Response) {
+	r := n.request(x.addr.AddrPort(), nil, false, true, CmdPing, nil, nil, func(*Response) {
 		n.checks--
 		if x.seen <= lastSeen {
 			n.removeNode(x)
@@ -895,7 +916,9 @@ func (n *Node) onInternalRequest(req *Request) {
 		if n.checks < 10 {
 			id := crypto.Hash(req.Value[:6])
 			if x := n.tbl.get(&id); x != nil && (x.pinged < n.tick || x.downHints == 0) {
-				x.downHints++
+				if x.downHints < 255 {
+					x.downHints++
+				}
 				n.check(x)
 			}
 		}
@@ -933,26 +956,27 @@ func (n *Node) onDelayedPing(req *Request) {
 
 // --- timers ---
 
-func (n *Node) timerLoop() {
-	defer n.wg.Done()
-	drain := time.NewTicker(drainInterval)
-	defer drain.Stop()
-	tick := time.NewTicker(tickInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-drain.C:
-			n.mu.Lock()
-			n.drain()
-			n.mu.Unlock()
-		case <-tick.C:
-			n.mu.Lock()
-			n.onTick()
-			n.mu.Unlock()
-		}
+// The drain and tick timers re-arm themselves until Close stops them; a
+// node has no timer goroutine of its own.
+
+func (n *Node) onDrainTimer() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
 	}
+	n.drain()
+	n.drainTimer.Reset(drainInterval)
+}
+
+func (n *Node) onTickTimer() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.onTick()
+	n.tickTimer.Reset(tickInterval)
 }
 
 func (n *Node) drain() {
@@ -1151,7 +1175,7 @@ func (n *Node) checkIfFirewalled(sampler *natSampler) bool {
 	n.mu.Lock()
 	var targets []netip.AddrPort
 	for x := n.nodes.latest; x != nil && len(targets) < 5; x = x.prev {
-		targets = append(targets, x.addr)
+		targets = append(targets, x.addr.AddrPort())
 	}
 	if len(targets) < 5 {
 		targets = append(targets, n.bootstrap...)
@@ -1245,7 +1269,9 @@ func (l *rateLimiter) allow(from netip.AddrPort, perSecond int) bool {
 	return true
 }
 
+// reset starts a new window. The map goes too: kept, it would hold the
+// memory of its busiest window for good.
 func (l *rateLimiter) reset() {
-	clear(l.counts)
+	l.counts = nil
 	l.overflow = 0
 }

@@ -345,7 +345,7 @@ func (q *Query) addFromTable() {
 	}
 	q.fromTable = true
 	for _, x := range q.n.tbl.closest(&q.target, q.k-len(q.pending)) {
-		q.addPending(queryPeer{id: x.id, addr: x.addr}, netip.AddrPort{})
+		q.addPending(queryPeer{id: x.id, addr: x.addr.AddrPort()}, netip.AddrPort{})
 	}
 }
 

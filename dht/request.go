@@ -129,7 +129,7 @@ func (r *Request) sendReplyLocked(code uint64, value []byte, token, closer bool,
 	}
 	if r.Target != nil && closer {
 		for _, x := range n.tbl.closest(r.Target, K) {
-			m.CloserNodes = append(m.CloserNodes, x.addr)
+			m.CloserNodes = append(m.CloserNodes, x.addr.AddrPort())
 		}
 	}
 	_ = conn.WriteTo(AppendResponse(nil, &m), to)

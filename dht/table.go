@@ -12,28 +12,56 @@ import (
 const K = 20
 
 // node is one entry of the routing table and of the time-ordered node list.
+// A process with many nodes holds many of these, so the fields are kept
+// small (80 bytes in all).
 type node struct {
-	id   [32]byte
-	addr netip.AddrPort
-	to   netip.AddrPort // our address as this node saw it (zero if unknown)
+	id        [32]byte
+	addr      addr4
+	to        addr4 // our address as this node saw it (zero if unknown)
+	downHints uint8
+	listed    bool // in the time-ordered list
 
-	sampled   uint64 // tick when to was last fed to the NAT sampler
-	added     uint64
-	pinged    uint64
-	seen      uint64
-	downHints int
+	sampled uint32 // tick when to was last fed to the NAT sampler
+	added   uint32
+	pinged  uint32
+	seen    uint32
 
 	// time-ordered list links
 	prev, next *node
-	listed     bool
 }
+
+// addr4 is an IPv4 address and port in 6 bytes (a netip.AddrPort takes 32).
+type addr4 struct {
+	ip   [4]byte
+	port uint16
+}
+
+// toAddr4 packs an IPv4 a; anything else becomes the zero addr4.
+func toAddr4(a netip.AddrPort) addr4 {
+	ip := a.Addr().Unmap()
+	if !ip.Is4() {
+		return addr4{}
+	}
+	return addr4{ip: ip.As4(), port: a.Port()}
+}
+
+// AddrPort unpacks a; the zero addr4 gives the zero netip.AddrPort.
+func (a addr4) AddrPort() netip.AddrPort {
+	if a == (addr4{}) {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4(a.ip), a.port)
+}
+
+func (a addr4) valid() bool { return a != (addr4{}) }
 
 // table is a Kademlia routing table with 256 rows of at most K nodes,
 // indexed by the length of the common prefix with the local id. Nodes
-// inside a row are kept sorted by id, as kademlia-routing-table does.
+// inside a row are kept sorted by id, as kademlia-routing-table does. Only
+// rows up to the longest prefix seen exist (a few dozen, not 256).
 type table struct {
 	id   [32]byte
-	rows [256][]*node
+	rows [][]*node
 	size int
 	// onFull is called when a node could not be added because its row is
 	// full; it may start a ping of an old node.
@@ -41,6 +69,14 @@ type table struct {
 }
 
 func newTable(id [32]byte) *table { return &table{id: id} }
+
+// row is row i, nil if it was never used.
+func (t *table) row(i int) []*node {
+	if i < len(t.rows) {
+		return t.rows[i]
+	}
+	return nil
+}
 
 // diff is the row index of id: the number of leading bits it shares with
 // the table id (255 for the table id itself).
@@ -74,7 +110,7 @@ func rowSearch(row []*node, id *[32]byte, from int) (int, bool) {
 // the row is full.
 func (t *table) add(n *node) bool {
 	i := t.diff(&n.id)
-	row := t.rows[i]
+	row := t.row(i)
 	j, found := rowSearch(row, &n.id, i>>3)
 	if found {
 		row[j] = n
@@ -89,6 +125,9 @@ func (t *table) add(n *node) bool {
 	row = append(row, nil)
 	copy(row[j+1:], row[j:])
 	row[j] = n
+	for len(t.rows) <= i {
+		t.rows = append(t.rows, nil)
+	}
 	t.rows[i] = row
 	t.size++
 	return true
@@ -96,21 +135,25 @@ func (t *table) add(n *node) bool {
 
 func (t *table) remove(id *[32]byte) bool {
 	i := t.diff(id)
-	row := t.rows[i]
+	row := t.row(i)
 	j, found := rowSearch(row, id, i>>3)
 	if !found {
 		return false
 	}
 	copy(row[j:], row[j+1:])
 	row[len(row)-1] = nil
-	t.rows[i] = row[:len(row)-1]
+	if len(row) == 1 {
+		t.rows[i] = nil // an emptied row lets go of its array
+	} else {
+		t.rows[i] = row[:len(row)-1]
+	}
 	t.size--
 	return true
 }
 
 func (t *table) get(id *[32]byte) *node {
 	i := t.diff(id)
-	row := t.rows[i]
+	row := t.row(i)
 	j, found := rowSearch(row, id, i>>3)
 	if !found {
 		return nil
@@ -138,7 +181,7 @@ func (t *table) closest(id *[32]byte, k int) []*node {
 	var out []*node
 	d := t.diff(id)
 	push := func(i int) {
-		row := t.rows[i]
+		row := t.row(i)
 		m := min(k-len(out), len(row))
 		out = append(out, row[:m]...)
 	}

@@ -28,8 +28,8 @@ func TestTableBuckets(t *testing.T) {
 		t.Fatalf("size %d, added %d", tb.size, len(added))
 	}
 	// the first rows are full at K; every node sits in the row of its prefix
-	if len(tb.rows[0]) != K || full == 0 {
-		t.Fatalf("row 0 has %d, full events %d", len(tb.rows[0]), full)
+	if len(tb.row(0)) != K || full == 0 {
+		t.Fatalf("row 0 has %d, full events %d", len(tb.row(0)), full)
 	}
 	for i, row := range tb.rows {
 		if len(row) > K {
@@ -87,12 +87,12 @@ func TestTableClosest(t *testing.T) {
 			t.Fatal("duplicate")
 		}
 		seen[n.id] = true
-		if i < len(tb.rows[d]) && tb.diff(&n.id) != d {
+		if i < len(tb.row(d)) && tb.diff(&n.id) != d {
 			t.Fatalf("result %d is not from the target's row", i)
 		}
 	}
 	// when the target's row is not empty it holds the nearest node
-	if len(tb.rows[d]) > 0 {
+	if len(tb.row(d)) > 0 {
 		slices.SortFunc(ids, func(a, b [32]byte) int { return xorCompare(&target, &a, &b) })
 		if !seen[ids[0]] {
 			t.Fatal("closest node missing")
