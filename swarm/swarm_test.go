@@ -547,3 +547,54 @@ func TestCloseEndsAccept(t *testing.T) {
 		t.Fatalf("Join after Close: %v", err)
 	}
 }
+
+// TestReconnectReplacesStale: a peer vanishes without closing its
+// connection (its node dies) and comes back with the same key: its new
+// dial arrives while the old connection still looks open, and since the
+// old one carried data both ways it is judged established and replaced.
+func TestReconnectReplacesStale(t *testing.T) {
+	tn := newTestnet(t, 6)
+	ctx := testCtx(t)
+	a := tn.swarm(t, nil)
+	if err := a.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	kp, _ := crypto.NewKeyPair()
+	bNode := tn.node(t, dht.Config{}, &kp)
+	b, err := New(&Config{DHT: bNode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.JoinPeer(a.PublicKey())
+	cb := accept(t, ctx, b)
+	ca := accept(t, ctx, a)
+	// Data both ways through the Conns makes the connection established.
+	go func() { _, _ = cb.Write([]byte("ping")) }()
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(ca, buf); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = ca.Write([]byte("pong")) }()
+	if _, err := io.ReadFull(cb, buf); err != nil {
+		t.Fatal(err)
+	}
+
+	bNode.Close() // b's sockets go away without a word to a
+	time.Sleep(200 * time.Millisecond)
+	stale := len(a.Connections()) == 1
+	t.Logf("a still holds the old connection: %v", stale)
+
+	b2 := tn.swarm(t, &Config{KeyPair: &kp})
+	b2.JoinPeer(a.PublicKey())
+	c2 := accept(t, ctx, b2)
+	eventually(t, 30*time.Second, "a holds the new connection only", func() bool {
+		cs := a.Connections()
+		return len(cs) == 1 && bytes.Equal(cs[0].HandshakeHash(), c2.HandshakeHash())
+	})
+	select {
+	case <-ca.Done():
+	case <-ctx.Done():
+		t.Fatal("old connection not ended")
+	}
+	b.Close()
+}
