@@ -61,7 +61,9 @@ type Config struct {
 	// MaxParallel bounds dials in flight; 0 means 3, as hyperswarm.
 	MaxParallel int
 	// MaxClientConnections and MaxServerConnections bound the connections
-	// we dialled and the ones we accepted; 0 means unlimited.
+	// we dialled and the ones we accepted; 0 means unlimited. (hyperswarm
+	// keeps maxServerConnections but never applies it; here a connection
+	// beyond it is closed.)
 	MaxClientConnections, MaxServerConnections int
 	// Firewall rejects a peer when it returns true, before dialling it and
 	// when it connects to us; a rejected peer is banned. It is called with
@@ -769,6 +771,11 @@ func (s *Swarm) handleServerConn(sc *secretstream.Conn) {
 		}
 		existing.swaps = append(existing.swaps, sc)
 		s.destroyEntry(existing)
+		return
+	}
+	if s.cfg.MaxServerConnections > 0 && s.serverConns >= s.cfg.MaxServerConnections {
+		s.log.Debug("swarm: server connections at their maximum, closing", "peer", keyString(k))
+		s.destroyConn(sc)
 		return
 	}
 	p := s.upsertPeer(k, nil)

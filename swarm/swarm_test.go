@@ -598,3 +598,29 @@ func TestReconnectReplacesStale(t *testing.T) {
 	}
 	b.Close()
 }
+
+func TestMaxServerConnections(t *testing.T) {
+	tn := newTestnet(t, 6)
+	ctx := testCtx(t)
+	topic := topicOf("max server")
+	srv := tn.swarm(t, &Config{MaxServerConnections: 1})
+	if _, err := srv.Join(topic, &JoinOptions{Server: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		c := tn.swarm(t, &Config{Backoffs: []time.Duration{time.Hour}})
+		if _, err := c.Join(topic, &JoinOptions{Client: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(srv.Connections()); n != 1 {
+		t.Fatalf("%d server connections with MaxServerConnections 1", n)
+	}
+}
