@@ -81,6 +81,8 @@
 //   - Flush counts every dial that ends, not only dials of queued peers, so
 //     a Flush waiting on a JoinPeer dial returns (hyperswarm's waits for
 //     good).
+//   - MaxServerConnections is applied (hyperswarm keeps it unused), and a
+//     dial gives up after 30 s.
 //   - A server that fails to start is retried at the next refresh instead of
 //     failing every later refresh.
 package swarm
