@@ -400,11 +400,14 @@ func (p *Peer) onData(data []*Data) {
 	if len(proofs) == 0 {
 		return
 	}
+	var stored []uint64
+	defer func() { p.r.broadcastHave(p, stored) }()
 	for len(proofs) > 0 {
 		n, err := p.c.ApplyBatch(proofs)
 		for _, pr := range proofs[:n] {
 			if pr.Block != nil {
 				p.blocks++
+				stored = append(stored, pr.Block.Index)
 			}
 		}
 		p.publishStats()

@@ -381,3 +381,37 @@ func countStored(c *Core, n uint64) int {
 	}
 	return k
 }
+
+// TestReplicateHaveBroadcast: a reader asks a sparse seeder that holds
+// nothing yet; when the seeder later downloads a range from the writer, it
+// tells the reader, which fetches that range from it.
+func TestReplicateHaveBroadcast(t *testing.T) {
+	const n = 300
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	s := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	connect(t, w, s, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Get(ctx, 0, GetOptions{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	connect(t, s, r, nil)
+	for r.Length() != n {
+		if ctx.Err() != nil {
+			t.Fatal("reader never learnt the length")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := s.Download(ctx, 200, 250); err != nil {
+		t.Fatal(err)
+	}
+	for i := 200; i < 250; i++ {
+		v, err := r.Get(ctx, uint64(i), GetOptions{Wait: true})
+		if err != nil || !bytes.Equal(v, blockData(i)) {
+			t.Fatalf("block %d: %q %v", i, v, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package hypercore
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -228,4 +229,43 @@ func (p *Peer) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stats
+}
+
+// broadcastHave tells the other peers about blocks just stored from peer
+// from that lie beyond the contiguous part (that part is announced by each
+// peer's own range from 0), as runs of range messages: a remote that asked
+// about them earlier learns it can fetch them here now.
+func (r *replicator) broadcastHave(from *Peer, stored []uint64) {
+	if len(stored) == 0 {
+		return
+	}
+	contig := r.c.ContiguousLength()
+	var runs []Range
+	slices.Sort(stored)
+	for _, i := range stored {
+		if i < contig || !r.c.Has(i) {
+			continue
+		}
+		if k := len(runs) - 1; k >= 0 && runs[k].Start+runs[k].Length == i {
+			runs[k].Length++
+			continue
+		}
+		runs = append(runs, Range{Start: i, Length: 1})
+	}
+	if len(runs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	peers := r.othersLocked(from)
+	r.mu.Unlock()
+	for _, q := range peers {
+		q.enqueue(func() {
+			if !q.remoteOpened {
+				return
+			}
+			for _, m := range runs {
+				q.mRange.Send(encodeRange(m))
+			}
+		})
+	}
 }

@@ -272,7 +272,8 @@ func TestInteropHypercoreSparse(t *testing.T) {
 
 // TestInteropHypercoreSparseSeeder: a Go reader holding only a middle
 // range (nothing contiguous from 0) serves it to a JS reader, which learns
-// what Go holds through want and bitfield messages.
+// what Go holds through want and bitfield messages, and later through the
+// range messages Go sends for blocks it fetches afterwards.
 func TestInteropHypercoreSparseSeeder(t *testing.T) {
 	env := Require(t)
 	const n = 5000
@@ -293,6 +294,17 @@ func TestInteropHypercoreSparseSeeder(t *testing.T) {
 	acceptReplicate(t, ln, s)
 	io.WriteString(js.Stdin, "range 3100 3200\n")
 	if got, want := js.Expect(t, "range "), "3100 3200 "+blockSum(3100, 3200); got != want {
+		t.Fatalf("JS range %s, want %s", got, want)
+	}
+	// JS asks for blocks the seeder does not hold yet; the seeder fetches
+	// them from the writer afterwards and announces them with range
+	// messages, and JS gets them from it.
+	io.WriteString(js.Stdin, "range 4500 4600\n")
+	time.Sleep(200 * time.Millisecond)
+	if err := s.Download(ctx, 4500, 4600); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := js.Expect(t, "range "), "4500 4600 "+blockSum(4500, 4600); got != want {
 		t.Fatalf("JS range %s, want %s", got, want)
 	}
 	io.WriteString(js.Stdin, "exit\n")
