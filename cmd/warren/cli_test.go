@@ -121,9 +121,12 @@ func (p *proc) line(t *testing.T) string {
 }
 
 // stop sends SIGTERM and expects a clean exit 0.
-func (p *proc) stop(t *testing.T) {
+func (p *proc) stop(t *testing.T) { t.Helper(); p.stopWith(t, syscall.SIGTERM) }
+
+// stopWith sends sig and expects a clean exit 0.
+func (p *proc) stopWith(t *testing.T, sig os.Signal) {
 	t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(sig)
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
@@ -194,8 +197,8 @@ func httpGet(t *testing.T, addr string) string {
 }
 
 // A bootstrap node, a tunnel server and a tunnel client, each its own
-// warren process on loopback, in public and private mode; SIGTERM ends
-// each with status 0.
+// warren process on loopback, in public and private mode; SIGTERM and
+// Ctrl-C (SIGINT) end each with status 0.
 func TestTunnelEndToEnd(t *testing.T) {
 	boot := start(t, "dht", "bootstrap", "--host", "127.0.0.1", "--port", fmt.Sprint(freeUDPPort(t)))
 	l := boot.line(t)
@@ -226,7 +229,7 @@ func TestTunnelEndToEnd(t *testing.T) {
 				if !strings.HasSuffix(resp, "\r\n\r\nhello through the tunnel") {
 					t.Fatalf("response %q", resp)
 				}
-				cl.stop(t)
+				cl.stopWith(t, os.Interrupt) // Ctrl-C
 			}
 			srv.stop(t)
 		})
