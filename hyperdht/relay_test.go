@@ -352,3 +352,33 @@ func TestRelayKeys(t *testing.T) {
 		t.Fatal("a short key was accepted")
 	}
 }
+
+// Declining to punch with no relay named fails with ErrHolepunchDeclined.
+func TestHolepunchDeclined(t *testing.T) {
+	tn := newTestnet(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fw := dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}
+	sn := tn.add(t, &Config{DHT: fw})
+	cn := tn.add(t, &Config{DHT: fw})
+	for _, n := range []*DHT{sn, cn} {
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kp, _ := crypto.NewKeyPair()
+	srv, err := sn.ListenWith(ctx, kp, &ListenOptions{NoLocalConnection: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoServer(t, srv)
+	var seen [2]uint64
+	_, err = cn.ConnectWith(ctx, kp.PublicKey, &ConnectOptions{NoLocalConnection: true, NoFastOpen: true,
+		Holepunch: func(remote, local uint64) bool { seen = [2]uint64{remote, local}; return false }})
+	if !errors.Is(err, ErrHolepunchDeclined) {
+		t.Fatalf("got %v, want ErrHolepunchDeclined", err)
+	}
+	if seen[0] == FirewallUnknown || seen[1] == FirewallUnknown {
+		t.Fatalf("Holepunch saw firewalls %v", seen)
+	}
+}
