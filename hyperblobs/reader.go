@@ -356,9 +356,15 @@ func (r *Reader) prefetch(from uint64) {
 		r.stopPrefetch()
 	}
 	end := r.id.End()
-	if r.end < r.size {
-		if i, _, err := r.b.core.Seek(r.id.ByteOffset + r.end); err == nil && i < end {
+	if r.end < r.size && r.end > 0 {
+		// The block holding the range's last byte: from the tree when it
+		// can tell, else as a uniform block size predicts. A short guess
+		// only means a later read starts another prefetch.
+		last := r.id.ByteOffset + r.end - 1
+		if i, _, err := r.b.core.Seek(last); err == nil && i < end {
 			end = i + 1
+		} else {
+			end = min(end, r.id.BlockOffset+(r.end-1)/uint64(r.b.blockSize)+2)
 		}
 	}
 	if from >= end || (r.b.core.Has(from) && r.b.core.Has(end-1)) {
