@@ -234,11 +234,15 @@ func TestTunnelEndToEnd(t *testing.T) {
 			srv.stop(t)
 		})
 	}
+	// The node logs its stats at info level every --stats-interval.
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(node.stderr.String(), "msg=stats nodes="); {
+		if time.Now().After(deadline) {
+			t.Fatalf("dht node logged no stats:\n%s", node.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	node.stop(t)
 	boot.stop(t)
-	if !strings.Contains(node.stderr.String(), "msg=stats nodes=") {
-		t.Errorf("dht node logged no stats:\n%s", node.stderr.String())
-	}
 }
 
 // runWarren runs warren to completion and returns its exit code, stdout
