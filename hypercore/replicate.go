@@ -91,6 +91,7 @@ type Peer struct {
 	nextDue         time.Time     // when expire must look at the requests again
 	remoteWants     map[Want]bool // wants answered, until unwanted
 	window          int           // block requests kept in flight: shrinks on timeouts, regrows on answers
+	lastShrink      time.Time     // when window last shrank
 	upgradeInflight bool
 	nextID          uint64
 	cursor          uint64

@@ -415,3 +415,41 @@ func TestReplicateHaveBroadcast(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicateSilentPeerWindow: a peer that lets its requests time out is
+// given fewer and fewer at a time, and a cancel for each.
+func TestReplicateSilentPeerWindow(t *testing.T) {
+	const n = 600
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	l := connect(t, w, r, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := r.Get(ctx, 0, GetOptions{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	l.kill()
+	sp := &stallPeer{}
+	stalled := sp.run(t, w, r)
+	stalled.SetRequestTimeout(100 * time.Millisecond)
+	dctx, dcancel := context.WithCancel(ctx)
+	defer dcancel()
+	go r.Download(dctx, 1, n)
+	deadline := time.Now().Add(20 * time.Second)
+	t0 := time.Now()
+	for stalled.Stats().Timeouts < 320 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stalled peer stats %+v", stalled.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("after %v: %+v", time.Since(t0), stalled.Stats())
+	if st := stalled.Stats(); st.Inflight > 64 {
+		t.Fatalf("a silent peer still has %d requests in flight", st.Inflight)
+	}
+	if sp.cancels.Load() < 320 {
+		t.Fatalf("%d cancels for %d timeouts", sp.cancels.Load(), stalled.Stats().Timeouts)
+	}
+}

@@ -171,6 +171,7 @@ func (p *Peer) expire(now time.Time) time.Time {
 	}
 	timeout := p.requestTimeout()
 	var next time.Time
+	expired := false
 	for id, f := range p.inflight {
 		due := f.sent.Add(timeout)
 		if now.Before(due) {
@@ -189,9 +190,15 @@ func (p *Peer) expire(now time.Time) time.Time {
 			p.r.release(b.Index, p, true)
 		}
 		p.timeouts++
+		expired = true
+	}
+	if expired && !now.Before(p.lastShrink.Add(timeout)) {
 		// A peer that lets requests time out gets few at a time until it
-		// answers again, so a silent peer cannot hold many blocks back.
+		// answers again, so a silent peer cannot hold many blocks back
+		// (once per timeout period: requests sent moments apart expire
+		// moments apart).
 		p.window = max(1, p.window/4)
+		p.lastShrink = now
 	}
 	for i, until := range p.skip {
 		if !now.Before(until) {
