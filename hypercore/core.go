@@ -21,11 +21,13 @@ package hypercore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -477,7 +479,11 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 	if err := c.st.writeData(stored, size, c.t.byteLength); err != nil {
 		return 0, err
 	}
-	// The batch copies keys and values: one scratch buffer serves all.
+	// In key order, so that pebble inserts each record next to the one
+	// before instead of searching its memtable from the top (leaves keep
+	// their order, which the running offset relies on). The batch copies
+	// keys and values: one scratch buffer serves all.
+	slices.SortFunc(b.nodes, func(x, y Node) int { return cmp.Compare(x.Index, y.Index) })
 	off := c.t.byteLength
 	var key, val []byte
 	for _, n := range b.nodes {
@@ -556,9 +562,15 @@ func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, 
 		changed := c.changed
 		has := index < c.t.length && c.hasLocked(index)
 		enc := c.enc
+		var v []byte
+		var ok bool
+		var err error
+		if has {
+			// Under the lock: Close must not pull the storage away.
+			v, ok, err = c.st.readBlock(index)
+		}
 		c.mu.RUnlock()
 		if has {
-			v, ok, err := c.st.readBlock(index)
 			if err != nil {
 				return nil, err
 			}
@@ -748,6 +760,11 @@ func (c *Core) SetUserData(name string, value []byte) error {
 
 // UserData returns the value stored under name, or nil.
 func (c *Core) UserData(name string) ([]byte, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
 	v, _, err := c.st.get(c.st.userKey(name))
 	return v, err
 }
@@ -785,10 +802,14 @@ func (c *Core) Blocks(ctx context.Context, start, end uint64) iter.Seq2[[]byte, 
 // Proof builds the proof answering req, the content of a data message.
 // A block proof carries the stored (encrypted) block.
 func (c *Core) Proof(req ProofRequest) (*Proof, error) {
+	// Held throughout: a Close or truncation must not pull the storage
+	// from under the proof (pebble panics when read after Close).
 	c.mu.RLock()
-	t := c.t.clone()
-	c.mu.RUnlock()
-	p, err := generateProof(t, c.st, req)
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	p, err := generateProof(c.t.clone(), c.st, req)
 	if err != nil {
 		return nil, err
 	}
@@ -854,7 +875,7 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 			firstErr = errReorgApplied // the caller goes on from this one
 			break
 		}
-		blk, err := st.apply(p, wb)
+		blk, err := st.apply(p)
 		if err != nil {
 			firstErr = err
 			break
@@ -868,6 +889,7 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	if done == 0 {
 		return 0, firstErr
 	}
+	c.st.writeRecords(wb, st.records)
 	// Blocks first (synced), then the records that make them reachable.
 	for _, b := range data {
 		c.st.reserve(int64(b.offset) + int64(len(b.value)))
@@ -1010,6 +1032,32 @@ type pendingBlock struct {
 	value  []byte
 }
 
+// nodeRecord is a tree node to store, with its block's offset for a leaf
+// whose block is stored.
+type nodeRecord struct {
+	n         Node
+	offset    uint64
+	hasOffset bool
+}
+
+// writeRecords adds the records to wb in key order (see Append), a later
+// record of an index replacing an earlier one.
+func (s *store) writeRecords(wb *pebble.Batch, recs []nodeRecord) {
+	slices.SortStableFunc(recs, func(x, y nodeRecord) int { return cmp.Compare(x.n.Index, y.n.Index) })
+	var key, val []byte
+	for i, r := range recs {
+		if i+1 < len(recs) && recs[i+1].n.Index == r.n.Index {
+			continue
+		}
+		key = s.appendIdx(key[:0], keyNode, r.n.Index)
+		val = appendNodeRecord(val[:0], r.n)
+		if r.hasOffset {
+			val = appendUint(val, r.offset)
+		}
+		wb.Set(key, val, nil)
+	}
+}
+
 // applyState carries a batch of proofs being applied: the tree as the
 // verified proofs left it and the nodes they added, not yet committed.
 type applyState struct {
@@ -1017,6 +1065,7 @@ type applyState struct {
 	cur      *tree
 	nodes    map[uint64]Node
 	leaves   map[uint64]bool // leaf records written in this batch
+	records  []nodeRecord    // node records to write, in proof order
 	v        *verifier
 	learned  *Manifest
 	upgraded bool
@@ -1031,7 +1080,7 @@ func (s *applyState) getNode(index uint64) (Node, bool, error) {
 
 // apply verifies one proof against the batch state and adds its records
 // to wb. It returns the block to write, if any.
-func (s *applyState) apply(p *Proof, wb *pebble.Batch) (*pendingBlock, error) {
+func (s *applyState) apply(p *Proof) (*pendingBlock, error) {
 	c := s.c
 	if p.Fork != s.cur.fork && !(p.Upgrade != nil && s.cur.length == 0) {
 		return nil, ErrForkMismatch
@@ -1094,13 +1143,13 @@ func (s *applyState) apply(p *Proof, wb *pebble.Batch) (*pendingBlock, error) {
 			}
 		}
 		s.nodes[n.Index] = n
-		wb.Set(c.st.idx(keyNode, n.Index), encodeNodeRecord(n), nil)
+		s.records = append(s.records, nodeRecord{n: n})
 	}
 	if blk != nil {
 		leaf := leafNode(2*blk.index, blk.value)
 		s.nodes[leaf.Index] = leaf
 		s.leaves[leaf.Index] = true
-		wb.Set(c.st.idx(keyNode, leaf.Index), encodeLeafRecord(leaf, blk.offset), nil)
+		s.records = append(s.records, nodeRecord{n: leaf, offset: blk.offset, hasOffset: true})
 	}
 	if learned != nil {
 		s.learned = learned
