@@ -29,10 +29,11 @@ type ReadOptions struct {
 // io.ReaderAt and io.Closer; offsets are relative to the range's start.
 // Read and Seek must not be called concurrently; ReadAt may be.
 type Reader struct {
-	b    *Blobs
-	ctx  context.Context
-	id   ID
-	opts ReadOptions
+	b      *Blobs
+	ctx    context.Context
+	cancel context.CancelFunc // ends reads waiting for peers at Close
+	id     ID
+	opts   ReadOptions
 
 	mu      sync.Mutex
 	once    bool // size and map resolved
@@ -56,9 +57,11 @@ type Reader struct {
 }
 
 // NewReader returns a reader of id. Reads wait for blocks from peers until
-// ctx ends. Close stops its background download.
+// ctx ends or Close is called (from any goroutine); Close also stops the
+// background download. Always Close a Reader.
 func (b *Blobs) NewReader(ctx context.Context, id ID, opts *ReadOptions) *Reader {
-	r := &Reader{b: b, ctx: ctx, id: id}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &Reader{b: b, ctx: ctx, cancel: cancel, id: id}
 	if opts != nil {
 		r.opts = *opts
 	}
@@ -205,8 +208,10 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 	return abs, nil
 }
 
-// Close stops the background download; the reader cannot be used after.
+// Close ends the reader: a read waiting for a peer returns, the background
+// download stops; the reader cannot be used after.
 func (r *Reader) Close() error {
+	r.cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true

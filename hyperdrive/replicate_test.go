@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -346,5 +347,50 @@ func TestContentFeedHeader(t *testing.T) {
 	}
 	if ck, _ := r.ContentKey(ctx); ck != bk {
 		t.Fatalf("content key %x, want %x", ck, bk)
+	}
+}
+
+// TestReaderCloseUnblocksRead: closing a reader from another goroutine ends
+// a read that waits for a peer that never answers.
+func TestReaderCloseUnblocksRead(t *testing.T) {
+	ctx := testCtx(t)
+	w := newDrive(t)
+	w.Put(ctx, "/f", pattern(200<<10, 1), nil)
+	rs := newStore(t)
+	key := w.Key()
+	r, err := Open(ctx, rs, key[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// Forge every data message: the reader gets the tree but never a block.
+	tc := &tamperConn{from: pattern(64, 1)[:32], to: make([]byte, 32)}
+	replicatePair(t, w.root.store, rs, tc)
+	if err := r.WaitVersion(ctx, w.Version()); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := r.NewReader(ctx, "/f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(rd)
+		errc <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("read ended before Close: %v", err)
+	default:
+	}
+	rd.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("read of forged blocks succeeded")
+		}
+	case <-ctx.Done():
+		t.Fatal("Close did not end the waiting read")
 	}
 }
