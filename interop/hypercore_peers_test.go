@@ -421,16 +421,17 @@ func TestInteropHypercoreManyPeers(t *testing.T) {
 
 // TestInteropHypercoreHostile: a JS peer running the real hypercore but
 // corrupting its data messages (upgrade signature, upgrade proof node,
-// block values) is dropped by the Go reader, nothing it sent is stored,
-// and the reader completes from an honest JS writer. A fresh JS reader
-// then fetches and verifies the whole core from the Go store.
+// block proof node, block values) is dropped by the Go reader, nothing it
+// sent is stored, and the reader completes from an honest JS writer. A
+// fresh JS reader then fetches and verifies the whole core from the Go
+// store.
 func TestInteropHypercoreHostile(t *testing.T) {
 	env := Require(t)
 	const n = 600
 	for _, tc := range []struct {
 		tamper   string
 		together bool
-	}{{"signature", false}, {"proof", false}, {"block", true}} {
+	}{{"signature", false}, {"proof", false}, {"blockproof", true}, {"block", true}} {
 		t.Run(tc.tamper, func(t *testing.T) {
 			seed := hex.EncodeToString(seedFor("hostile"))
 			lnBad, portBad := listen(t)

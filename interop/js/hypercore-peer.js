@@ -7,9 +7,9 @@
 // writer: creates the core from seed with `blocks` blocks "block-<i>"
 //   ("f<fork>-block-<i>" after a truncation) and prints "key <hex>".
 // reader: opens the core by key (sparse unless sparse is false).
-// tamper: 'signature' | 'proof' | 'block' makes the peer corrupt what it
-//   sends in data messages: the upgrade signature, a proof node, or block
-//   values.
+// tamper: 'signature' | 'proof' | 'blockproof' | 'block' makes the peer
+//   corrupt what it sends in data messages: the upgrade signature, an
+//   upgrade proof node, a block proof node, or block values.
 // The core registers the extension "warren-echo": a message "m" is printed
 // as "ext <m>" and answered with "re:<m>".
 // stdin commands:
@@ -50,6 +50,10 @@ function tamper (m) {
     const nodes = m.upgrade.nodes.slice()
     nodes[0] = { ...nodes[0], hash: flip(nodes[0].hash, 0) }
     m.upgrade = { ...m.upgrade, nodes }
+  } else if (cfg.tamper === 'blockproof' && m.block && m.block.nodes.length > 0) {
+    const nodes = m.block.nodes.slice()
+    nodes[nodes.length - 1] = { ...nodes[nodes.length - 1], hash: flip(nodes[nodes.length - 1].hash, 3) }
+    m.block = { ...m.block, nodes }
   } else if (cfg.tamper === 'block' && m.block) {
     m.block = { ...m.block, value: Buffer.concat([Buffer.from('evil-'), m.block.value]) }
   }
