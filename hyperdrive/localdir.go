@@ -1,6 +1,7 @@
 package hyperdrive
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -251,7 +252,7 @@ func (l *LocalDir) PutReader(ctx context.Context, key string, r io.Reader, opts 
 
 // Put writes data as the file at key (see PutReader).
 func (l *LocalDir) Put(ctx context.Context, key string, data []byte, opts *PutOptions) error {
-	return l.PutReader(ctx, key, strings.NewReader(string(data)), opts)
+	return l.PutReader(ctx, key, bytes.NewReader(data), opts)
 }
 
 // Symlink makes key a symlink to target, replacing what was there
