@@ -1043,10 +1043,21 @@ type nodeRecord struct {
 // writeRecords adds the records to wb in key order (see Append), a later
 // record of an index replacing an earlier one.
 func (s *store) writeRecords(wb *pebble.Batch, recs []nodeRecord) {
-	slices.SortStableFunc(recs, func(x, y nodeRecord) int { return cmp.Compare(x.n.Index, y.n.Index) })
+	// Sort positions, not the records: ties keep their order.
+	order := make([]int32, len(recs))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		if c := cmp.Compare(recs[x].n.Index, recs[y].n.Index); c != 0 {
+			return c
+		}
+		return cmp.Compare(x, y)
+	})
 	var key, val []byte
-	for i, r := range recs {
-		if i+1 < len(recs) && recs[i+1].n.Index == r.n.Index {
+	for k, i := range order {
+		r := &recs[i]
+		if k+1 < len(order) && recs[order[k+1]].n.Index == r.n.Index {
 			continue
 		}
 		key = s.appendIdx(key[:0], keyNode, r.n.Index)

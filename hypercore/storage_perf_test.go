@@ -277,3 +277,40 @@ func TestNodeCache(t *testing.T) {
 		t.Fatal("hit after reset")
 	}
 }
+
+// TestWriteRecords: records of one batch are stored whatever their order,
+// and of two records for one index the later one wins.
+func TestWriteRecords(t *testing.T) {
+	c, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	node := func(i uint64) Node { return Node{Index: i, Size: i + 1, Hash: [32]byte{byte(i), 1}} }
+	recs := []nodeRecord{
+		{n: node(6)}, {n: node(2)}, {n: node(5)},
+		{n: node(4), offset: 9, hasOffset: true}, {n: node(4)}, // later: no offset
+		{n: node(0)}, {n: node(0), offset: 7, hasOffset: true}, // later: offset 7
+	}
+	wb := c.st.db.NewBatch()
+	c.st.writeRecords(wb, recs)
+	if err := wb.Commit(c.st.wo); err != nil {
+		t.Fatal(err)
+	}
+	wb.Close()
+	for _, i := range []uint64{0, 2, 4, 5, 6} {
+		got, ok, err := c.st.getNode(i)
+		if err != nil || !ok || got != node(i) {
+			t.Fatalf("node %d: %v %v %v", i, got, ok, err)
+		}
+	}
+	if _, off, has, ok, err := c.st.leaf(0); err != nil || !ok || !has || off != 7 {
+		t.Fatalf("leaf 0: offset %d %v %v %v", off, has, ok, err)
+	}
+	if _, _, has, ok, err := c.st.leaf(1); err != nil || !ok || has {
+		t.Fatalf("leaf 2 (block 1): has offset %v %v %v", has, ok, err)
+	}
+	if _, _, has, ok, err := c.st.leaf(2); err != nil || !ok || has {
+		t.Fatalf("leaf 4 (block 2): the later record has no offset, got %v %v %v", has, ok, err)
+	}
+}
