@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -451,5 +452,53 @@ func TestReplicateSilentPeerWindow(t *testing.T) {
 	}
 	if sp.cancels.Load() < 320 {
 		t.Fatalf("%d cancels for %d timeouts", sp.cancels.Load(), stalled.Stats().Timeouts)
+	}
+}
+
+// TestReplicateTruncationAcrossPeers: a reader connected to the writer and
+// to a seeder that is not connected to the writer. The writer truncates and
+// appends other blocks: the reader follows the writer's new fork without
+// taking old-fork blocks from the seeder, and the seeder follows through
+// the reader. No peer is taken for a bad one.
+func TestReplicateTruncationAcrossPeers(t *testing.T) {
+	const n = 200
+	seeds := seeders(t, n, 1)
+	w, s := seeds[0], seeds[1]
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	lw := connect(t, w, r, nil)
+	ls := connect(t, s, r, nil)
+	waitBlocks(t, r, n)
+	if err := w.Truncate(120); err != nil {
+		t.Fatal(err)
+	}
+	var more [][]byte
+	for i := range 40 {
+		more = append(more, []byte(fmt.Sprintf("fork1-%d", i)))
+	}
+	if _, err := w.Append(more...); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, c := range []*Core{r, s} {
+		for c.Fork() != 1 || c.Length() != 160 {
+			if ctx.Err() != nil {
+				t.Fatalf("length %d fork %d", c.Length(), c.Fork())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		for i := 120; i < 160; i++ {
+			v, err := c.Get(ctx, uint64(i), GetOptions{Wait: true})
+			if err != nil || string(v) != fmt.Sprintf("fork1-%d", i-120) {
+				t.Fatalf("block %d: %q %v", i, v, err)
+			}
+		}
+		verifyAll(t, c)
+	}
+	for _, p := range []*Peer{lw.a, lw.b, ls.a, ls.b} {
+		if err := p.Err(); err != nil {
+			t.Fatalf("peer dropped: %v", err)
+		}
 	}
 }
