@@ -19,6 +19,22 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendSingle appends one 1 KiB block at a time.
+func BenchmarkAppendSingle(b *testing.B) {
+	c, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	block := make([]byte, 1024)
+	b.SetBytes(1024)
+	for b.Loop() {
+		if _, err := c.Append(block); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func benchAppend(b *testing.B, opts Options) {
 	c, err := Open(b.TempDir(), opts)
 	if err != nil {
