@@ -2,8 +2,12 @@ package dht
 
 import (
 	"context"
+	"net"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/warrenp2p/warren/udx"
 )
 
 // The default transport: UDX sockets on 127.0.0.1.
@@ -99,4 +103,73 @@ func TestCongestionQueuesRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// On UDX sockets a node runs no goroutine of its own once bootstrapped:
+// datagrams come through the sockets' handlers and the drain and tick
+// timers re-arm themselves. Close leaves nothing behind.
+func TestUDXNodeGoroutines(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	before := runtime.NumGoroutine()
+	u := udx.New(nil)
+	boot, err := NewBootstrapper("127.0.0.1", freePort(t), &Config{Host: "127.0.0.1", UDX: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []*Node{boot}
+	bs := []string{boot.LocalAddr().String()}
+	const size = 12
+	for i := 1; i < size; i++ {
+		n, err := New(&Config{Host: "127.0.0.1", Bootstrap: bs, Ephemeral: boolp(false), Firewalled: boolp(false), UDX: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+	}
+	for _, n := range nodes {
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// two socket readers per node; allow for timer callbacks running now
+	if g := runtime.NumGoroutine() - before; g > 2*size+4 {
+		t.Errorf("%d goroutines for %d nodes", g, size)
+	}
+	// a walk still works through the handlers
+	id, _ := nodes[size-1].ID()
+	q := nodes[1].FindNode(ctx, id, nil)
+	if err := q.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c := q.Closest(); len(c) == 0 || *c[0].FromID != id {
+		t.Fatal("walk did not find the target node")
+	}
+	for _, n := range nodes {
+		n.Close()
+	}
+	waitGoroutines(t, before)
+}
+
+// waitGoroutines waits until at most n goroutines run (timer callbacks
+// that already fired may still be returning).
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if runtime.NumGoroutine() <= n {
+			return
+		}
+	}
+	t.Fatalf("%d goroutines after Close, %d before", runtime.NumGoroutine(), n)
+}
+
+// freePort finds a UDP port that is free on 127.0.0.1 now.
+func freePort(t *testing.T) uint16 {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }
