@@ -7,7 +7,8 @@
 // are single atomic batches, in the kernel before they return: a killed
 // process loses at most the write that had not returned yet, never the
 // consistency of the core. Options.Sync adds an fsync to every write for
-// durability across power loss.
+// durability across power loss. A Storage keeps many cores in one pebble
+// database instead, each under its own key prefix (a corestore uses one).
 //
 // Proofs (Core.Proof, Core.Apply) and their wire codecs (DataCodec,
 // RequestCodec) are byte-compatible with hypercore 11, and so are keys,
