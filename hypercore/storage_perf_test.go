@@ -314,3 +314,33 @@ func TestWriteRecords(t *testing.T) {
 		t.Fatalf("leaf 4 (block 2): the later record has no offset, got %v %v %v", has, ok, err)
 	}
 }
+
+// TestDownloadsSurviveReopen: downloads are committed without waiting for
+// pebble's log writer; closing the core still makes every one durable, in
+// a core of its own and in a shared Storage.
+func TestDownloadsSurviveReopen(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 3000)
+	key := w.Key()
+	for _, shared := range []bool{false, true} {
+		dir := t.TempDir()
+		open := func() *Core {
+			c, err := openCrashCore(dir, Options{Key: key[:]}, shared)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		r := open()
+		pipePeers(t, w, r, nil)
+		waitBlocks(t, r, 3000)
+		r.Close()
+		r = open()
+		if r.Length() != 3000 || r.ContiguousLength() != 3000 {
+			t.Fatalf("shared %v: reopened length %d contiguous %d", shared, r.Length(), r.ContiguousLength())
+		}
+		verifyAll(t, r)
+		waitBlocks(t, r, 3000)
+		r.Close()
+	}
+}
