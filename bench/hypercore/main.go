@@ -16,8 +16,10 @@
 //	hypercore: go=<blocks/s> js=<blocks/s> unit=blocks/s ratio=<go/js>
 //
 // Run it with bench/run hypercore [-blocks N] [-big N] [-single N] [-runs R]
-// [-only append|repl|big] [-cpuprofile FILE] [-goonly]. Each figure is the best of -runs runs (the
-// machine may be shared).
+// [-only append|repl|big] [-cpuprofile FILE] [-goonly]. Each figure is the
+// best of -runs runs (the machine may be shared). With -only, the headline
+// is that part's first row; -goonly runs only the Go->Go replication of
+// the part chosen, for profiling.
 package main
 
 import (
