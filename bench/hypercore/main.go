@@ -94,7 +94,7 @@ func main() {
 		}
 	}
 	if head.unit == "" {
-		head = b.rows[len(b.rows)-1]
+		head = b.rows[0]
 	}
 	fmt.Printf("hypercore: go=%.0f js=%.0f unit=%s ratio=%.2f\n", head.goV, head.jsV, head.unit, head.goV/head.jsV)
 }
