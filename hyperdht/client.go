@@ -211,11 +211,17 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	case !relayed:
 		rs.connect(sock, addr)
 	case payload.Firewall == FirewallOpen || (!holepunchable && relay == nil):
+		// The server's first public address, else the one the relay saw.
+		// On one host over loopback the server opens its stream to our
+		// loopback address and answers only from there, so its other
+		// (LAN or public) addresses would lead nowhere.
 		to := serverAddr
-		for _, a := range payload.Addresses4 {
-			if !isBogon(a.Addr()) {
-				to = a
-				break
+		if !(clientAddr.Addr() == serverAddr.Addr() && serverAddr.Addr().IsLoopback()) {
+			for _, a := range payload.Addresses4 {
+				if !isBogon(a.Addr()) {
+					to = a
+					break
+				}
 			}
 		}
 		rs.connect(sock, to)
@@ -495,7 +501,7 @@ func (c *connector) lanAddress(ctx context.Context, addrs []netip.AddrPort, rela
 	var cands []netip.AddrPort
 	for _, pass := range []bool{true, false} {
 		for _, a := range addrs {
-			if a != relaySeen && a.Port() != 0 && !a.Addr().IsUnspecified() && near(a) == pass {
+			if a != relaySeen && a.Port() != 0 && !a.Addr().IsUnspecified() && !isReservedAddr(a.Addr()) && near(a) == pass {
 				cands = append(cands, a)
 			}
 		}

@@ -184,8 +184,46 @@ func (d *DHT) localAddresses() []netip.AddrPort {
 	return out
 }
 
-// isBogon reports addresses that are not publicly routable.
+// isBogon reports addresses that are not publicly routable: private or
+// reserved, with the ranges hyperdht's bogon check uses.
 func isBogon(a netip.Addr) bool {
-	return !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() || a.IsLinkLocalUnicast() ||
-		a.IsMulticast() || (a.Is4() && (a.As4()[0] == 100 && a.As4()[1]&0xc0 == 64 || a.As4()[0] == 0 || a.As4()[0] >= 240))
+	return !a.IsValid() || isPrivateAddr(a) || isReservedAddr(a)
+}
+
+// isPrivateAddr reports IPv4 private-use, carrier-grade NAT, loopback and
+// link-local addresses (IPv6 has none in this sense).
+func isPrivateAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.Is4() {
+		return false
+	}
+	b := a.As4()
+	return b[0] == 10 || (b[0] == 100 && b[1]&0xc0 == 64) || b[0] == 127 ||
+		(b[0] == 169 && b[1] == 254) || (b[0] == 172 && b[1]&0xf0 == 16) || (b[0] == 192 && b[1] == 168)
+}
+
+// reservedPrefixes are the special-purpose ranges that never reach a peer
+// on the internet: documentation, benchmarking, protocol assignments,
+// multicast, future use, and their IPv6 counterparts.
+var reservedPrefixes = func() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range []string{
+		"0.0.0.0/8", "192.0.0.0/24", "192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24",
+		"203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+		"::/127", "::ffff:0:0/96", "::/96", "100::/64", "2001:10::/28", "2001:20::/28",
+		"2001:db8::/32", "fc00::/7", "fe80::/10", "ff00::/8",
+	} {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}()
+
+// isReservedAddr reports special-purpose addresses (see reservedPrefixes).
+func isReservedAddr(a netip.Addr) bool {
+	for _, p := range reservedPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,96 @@
+package hyperdht
+
+import (
+	"context"
+	"crypto/ed25519"
+	"io"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/dht"
+)
+
+// TestConnectOneHostAllInterfaces runs a loopback-only network where the
+// server and the client bind all interfaces (0.0.0.0): they advertise the
+// host's other addresses too, and the client must still pick an address
+// the server answers from (issue 5: every pairing connects on one host).
+func TestConnectOneHostAllInterfaces(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		server, client dht.Config
+		open           bool // wait until the server knows its address
+	}{
+		{"open", dht.Config{Firewalled: boolp(false)}, dht.Config{Firewalled: boolp(false)}, true},
+		{"open-server", dht.Config{Firewalled: boolp(false)}, dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}, true},
+		{"firewalled", dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}, dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}, false},
+		{"adaptive", dht.Config{}, dht.Config{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := newTestnet(t, 4)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			add := func(c dht.Config) *DHT {
+				c.Host = "0.0.0.0"
+				c.Bootstrap = tn.boot
+				n, err := New(&Config{DHT: c})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { n.Close() })
+				if err := n.Bootstrapped(ctx); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			sn, cn := add(tc.server), add(tc.client)
+			// The open server advertises the address the network sees
+			// (loopback) and its interface addresses (LAN, public).
+			for tc.open && !sn.Node().RemoteAddr().IsValid() {
+				select {
+				case <-ctx.Done():
+					t.Fatal("the open server never learned its address")
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			kp, _ := crypto.NewKeyPair()
+			srv, err := sn.Listen(ctx, kp, func(ed25519.PublicKey, *NoisePayload) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			echoServer(t, srv)
+			for i := range 2 {
+				c, err := cn.Connect(ctx, kp.PublicKey)
+				if err != nil {
+					t.Fatalf("connect %d: %v", i, err)
+				}
+				if _, err := c.Write([]byte("ping")); err != nil {
+					t.Fatal(err)
+				}
+				buf := make([]byte, 4)
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+					t.Fatalf("echo %d: %q %v (remote %v)", i, buf, err, c.RemoteAddr())
+				}
+				c.Close()
+			}
+		})
+	}
+}
+
+func TestIsBogon(t *testing.T) {
+	for s, want := range map[string]bool{
+		"192.0.2.2": true, "198.51.100.7": true, "203.0.113.1": true, "198.19.0.1": true,
+		"192.0.0.9": true, "10.1.2.3": true, "100.64.0.1": true, "127.0.0.1": true,
+		"169.254.1.1": true, "172.16.0.1": true, "172.31.255.1": true, "192.168.1.1": true,
+		"0.1.2.3": true, "224.0.0.1": true, "250.0.0.1": true, "255.255.255.255": true,
+		"::1": true, "2001:db8::1": true, "fe80::1": true, "fd00::1": true, "ff02::1": true,
+		"8.8.8.8": false, "172.32.0.1": false, "100.128.0.1": false, "1.1.1.1": false,
+		"2606:4700::1111": false, "198.20.0.1": false,
+	} {
+		if got := isBogon(netip.MustParseAddr(s)); got != want {
+			t.Errorf("isBogon(%s) = %v, want %v", s, got, want)
+		}
+	}
+}
