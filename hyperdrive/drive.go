@@ -356,7 +356,11 @@ func (d *Drive) Put(ctx context.Context, path string, data []byte, opts *PutOpti
 	if err != nil {
 		return err
 	}
-	id, err := d.blobs.Put(ctx, data)
+	b, err := d.Blobs(ctx)
+	if err != nil {
+		return err
+	}
+	id, err := b.Put(ctx, data)
 	if err != nil {
 		return err
 	}
@@ -393,7 +397,11 @@ func (d *Drive) Create(ctx context.Context, path string, opts *PutOptions) (*Fil
 	if err != nil {
 		return nil, err
 	}
-	w, err := d.blobs.NewWriter(ctx)
+	b, err := d.Blobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := b.NewWriter(ctx)
 	if err != nil {
 		return nil, err
 	}

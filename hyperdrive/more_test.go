@@ -12,6 +12,7 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/warrenp2p/warren/corestore"
 	"github.com/warrenp2p/warren/hyperblobs"
 )
 
@@ -436,5 +437,47 @@ func TestMirrorHostileKeys(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(base, "escape")); err == nil {
 			t.Fatalf("key %q wrote outside the folder", key)
 		}
+	}
+}
+
+// TestOpenOwnDriveByKey: a drive created in a namespace view and opened
+// again by key from the store's root view, after a restart, is still
+// writable and reads what it held.
+func TestOpenOwnDriveByKey(t *testing.T) {
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	s, err := corestore.Open(dir, &corestore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(ctx, s.Namespace("x"), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Put(ctx, "/a", []byte("a"), nil)
+	key := d.Key()
+	d.Close()
+	s.Close()
+	s, err = corestore.Open(dir, &corestore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := Open(ctx, s, key[:], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got, err := r.Get(ctx, "/a"); err != nil || string(got) != "a" {
+		t.Fatalf("get %q %v", got, err)
+	}
+	if !r.Writable() {
+		t.Fatal("own drive opened by key is read-only")
+	}
+	if err := r.Put(ctx, "/b", []byte("b"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Get(ctx, "/b"); string(got) != "b" {
+		t.Fatalf("b = %q", got)
 	}
 }
