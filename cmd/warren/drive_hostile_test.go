@@ -13,6 +13,7 @@ import (
 
 	"github.com/warrenp2p/warren/corestore"
 	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/hypercore"
 	"github.com/warrenp2p/warren/hyperdht"
 	"github.com/warrenp2p/warren/hyperdrive"
 	"github.com/warrenp2p/warren/keyid"
@@ -147,5 +148,93 @@ func TestDriveHostilePeer(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dst, "secret.txt"))
 	if err != nil || !bytes.Equal(b, good) {
 		t.Fatalf("after honest serving: %v, %q...", err, strings.TrimSpace(string(b[:min(len(b), 16)])))
+	}
+}
+
+// seed keeps a plain hypercore (not a drive) fully downloaded: it reports
+// the core synced, and its store then holds every block.
+func TestDriveSeedPlainCore(t *testing.T) {
+	boot := localBootstrap(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	store, err := corestore.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	core, err := store.Get(ctx, corestore.GetOptions{Name: "plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	for i := range 300 {
+		if _, err := core.Append([]byte(strings.Repeat("block ", i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node, err := hyperdht.New(&hyperdht.Config{DHT: dht.Config{Bootstrap: []string{boot}, Host: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	if err := node.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := swarm.New(&swarm.Config{DHT: node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sw.Close()
+	go func() {
+		for {
+			c, err := sw.Accept(ctx)
+			if err != nil {
+				return
+			}
+			go func() {
+				rep, err := store.Replicate(ctx, c.Conn)
+				if err != nil {
+					c.Close()
+					return
+				}
+				<-c.Done()
+				rep.Close()
+			}()
+		}
+	}()
+	if _, err := sw.Join(core.DiscoveryKey(), &swarm.JoinOptions{Server: true, Client: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := core.Key()
+	zkey := keyid.ZBase32Encode(key[:])
+	storage := t.TempDir()
+	sd := start(t, "--bootstrap", boot, "--storage", storage, "seed", zkey)
+	if l := sd.line(t); l != "seeding "+zkey {
+		t.Fatalf("seed printed %q", l)
+	}
+	if l := sd.line(t); l != "synced "+zkey+" length=300" {
+		t.Fatalf("seed printed %q, want synced length=300", l)
+	}
+	sd.stop(t)
+
+	st, err := corestore.Open(filepath.Join(storage, "corestore"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.Get(ctx, corestore.GetOptions{Key: key[:], NoCreate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Length() != 300 || s.ContiguousLength() != 300 {
+		t.Fatalf("seeder holds %d of %d blocks", s.ContiguousLength(), s.Length())
+	}
+	b, err := s.Get(ctx, 299, hypercore.GetOptions{})
+	if err != nil || string(b) != strings.Repeat("block ", 300) {
+		t.Fatalf("block 299: %v", err)
 	}
 }
