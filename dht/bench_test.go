@@ -14,8 +14,9 @@ import (
 // BenchmarkTestnetMemory starts a testnet of DHT_BENCH_NODES (default 200)
 // nodes on UDX sockets on 127.0.0.1 in one process, all bootstrapped, and
 // reports heap and runtime memory per node. The sockets are opened without
-// recvmmsg batching (DHT_BENCH_BATCH=1 keeps udx's default 64 x 64 KiB GRO
-// buffers per socket).
+// recvmmsg batching (DHT_BENCH_BATCH=1 keeps udx's defaults: batching and
+// GRO, read buffers borrowed from a shared pool). bench/run dht-memory
+// measures resident memory against dht-rpc.
 func BenchmarkTestnetMemory(b *testing.B) {
 	size := 200
 	if s := getenv("DHT_BENCH_NODES"); s != "" {
