@@ -173,3 +173,58 @@ func freePort(t *testing.T) uint16 {
 	defer c.Close()
 	return uint16(c.LocalAddr().(*net.UDPAddr).Port)
 }
+
+// A flood of junk and of valid requests from many ports, on UDX sockets
+// (datagrams through the socket handler): the node keeps answering and
+// gains no goroutines.
+func TestUDXFloodNodeAnswers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	u := udx.New(nil)
+	target, err := NewBootstrapper("127.0.0.1", freePort(t), &Config{Host: "127.0.0.1", UDX: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := target.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	to := target.LocalAddr()
+	junk := [][]byte{{requestID}, {requestID, 0xff, 0xff}, {responseID, 0, 1, 2, 3}, make([]byte, 1400)}
+	for i := 0; i < 50; i++ {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		sid := NodeID(from)
+		own := AppendRequest(nil, &RequestMessage{TID: uint16(i), To: to, ID: &sid, Internal: true, Command: CmdFindNode, Target: &sid})
+		for j := 0; j < 100; j++ {
+			b := own
+			if j%2 == 1 {
+				b = junk[(i+j)%len(junk)]
+			}
+			c.WriteToUDPAddrPort(b, to)
+		}
+		c.Close()
+		if i%10 == 9 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	pinger, err := New(&Config{Host: "127.0.0.1", UDX: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pinger.Close()
+	if _, err := pinger.Ping(ctx, to); err != nil {
+		t.Fatalf("node not answering after flood: %v", err)
+	}
+	if st := target.Stats(); st.Malformed == 0 || st.RequestsReceived == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// the pinger's two socket readers, and timer callbacks finishing
+	if g := runtime.NumGoroutine() - before; g > 2+4 {
+		t.Fatalf("%d more goroutines after the flood", g)
+	}
+}
