@@ -317,7 +317,7 @@ wait:
 		c.path = "direct"
 	}
 	d.log.Debug("hyperdht: connected", "path", c.path, "remote", rs.stream.RemoteAddrPort())
-	conn, err := secure(rs.stream, true, result, d.kp.PublicKey)
+	conn, err := secure(rs.stream, true, result, d.kp.PublicKey, d.keepAlive)
 	return conn, true, err
 }
 

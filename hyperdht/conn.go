@@ -147,7 +147,7 @@ func (rs *rawStream) destroy() {
 
 // secure starts the secretstream over the connected stream with the keys of
 // the IK handshake.
-func secure(s *udx.Stream, initiator bool, res noise.Result, local ed25519.PublicKey) (net.Conn, error) {
+func secure(s *udx.Stream, initiator bool, res noise.Result, local ed25519.PublicKey, keepAlive time.Duration) (net.Conn, error) {
 	return secretstream.FromHandshake(s, secretstream.Handshake{
 		Initiator:       initiator,
 		Tx:              res.Tx,
@@ -155,7 +155,7 @@ func secure(s *udx.Stream, initiator bool, res noise.Result, local ed25519.Publi
 		Hash:            res.Hash,
 		PublicKey:       local,
 		RemotePublicKey: res.RemoteStatic,
-	}, nil)
+	}, &secretstream.Config{KeepAlive: keepAlive})
 }
 
 // localAddresses lists the addresses of this host the server socket is

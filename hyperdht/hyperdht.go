@@ -63,7 +63,17 @@ type Config struct {
 	// public key once it has bootstrapped (see ServeBlindRelay); the node
 	// then listens on that key itself, so do not Listen on it too.
 	BlindRelay bool
+	// KeepAlive is how long a connection from Connect or Accept may stay
+	// idle before it sends an empty keepalive frame, so NAT mappings and
+	// the peer's idle timers stay fresh, as hyperdht's
+	// connectionKeepAlive. 0 means 5 s (hyperdht's default); negative
+	// sends none.
+	KeepAlive time.Duration
 }
+
+// DefaultKeepAlive is the keepalive interval of connections when
+// Config.KeepAlive is 0.
+const DefaultKeepAlive = 5 * time.Second
 
 // DHT is a HyperDHT node: a dht.Node that stores records, relays
 // handshakes, and runs servers and clients.
@@ -73,6 +83,8 @@ type DHT struct {
 	kp   crypto.KeyPair
 	lis  func(u *udx.UDX, network, address string) (*udx.Socket, error)
 	log  *slog.Logger
+
+	keepAlive time.Duration // of connections; 0 is none
 
 	relayThrough func() ed25519.PublicKey
 	relayAddrs   map[[32]byte][]netip.AddrPort // guarded by mu: nodes that led to a server
@@ -170,6 +182,10 @@ func newDHT(cfg *Config, mk func(*dht.Config) (*dht.Node, error)) (*DHT, error) 
 		cancel:     cancel,
 
 		relayThrough: cfg.RelayThrough,
+		keepAlive:    max(cfg.KeepAlive, 0),
+	}
+	if cfg.KeepAlive == 0 {
+		d.keepAlive = DefaultKeepAlive
 	}
 	n.Handle(CmdPeerHandshake, d.onPeerHandshake)
 	n.Handle(CmdPeerHolepunch, d.onPeerHolepunch)

@@ -695,7 +695,7 @@ wait:
 			s.d.retirePuncher(sp.p, rs.stream)
 		}
 	}
-	c, err := secure(rs.stream, false, res, s.kp.PublicKey)
+	c, err := secure(rs.stream, false, res, s.kp.PublicKey, s.d.keepAlive)
 	if err != nil {
 		rs.destroy()
 		return
