@@ -116,7 +116,7 @@ func TestReplicatePeerDies(t *testing.T) {
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
 	l1 := connect(t, seeds[0], r, nil)
 	connect(t, seeds[1], r, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := r.Get(ctx, n/5, GetOptions{Wait: true}); err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestReplicateTimeoutRetry(t *testing.T) {
 	stalled := sp.run(t, w, r)
 	stalled.SetRequestTimeout(300 * time.Millisecond)
 	// The stalled peer is asked for the upgrade first and times out.
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for sp.cancels.Load() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no cancel for the unanswered upgrade")
@@ -242,7 +242,7 @@ func TestReplicateHostileThenHonest(t *testing.T) {
 			}
 			select {
 			case <-bad.b.Done():
-			case <-time.After(20 * time.Second):
+			case <-time.After(60 * time.Second):
 				t.Fatal("hostile peer not dropped")
 			}
 			if err := bad.b.Err(); !errors.Is(err, ErrBadPeer) {
@@ -273,7 +273,7 @@ func TestReplicateWantBitfield(t *testing.T) {
 	key := w.Key()
 	s := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
 	l := connect(t, w, s, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := s.Download(ctx, 100, 150); err != nil {
 		t.Fatal(err)
@@ -324,7 +324,7 @@ func TestReplicateExtension(t *testing.T) {
 			if m != "re:hi" {
 				t.Fatalf("got %q", m)
 			}
-		case <-time.After(20 * time.Second):
+		case <-time.After(60 * time.Second):
 			t.Fatal("no extension answer")
 		}
 	}
@@ -336,7 +336,7 @@ func TestReplicateExtension(t *testing.T) {
 		if m != "re:again" {
 			t.Fatalf("got %q", m)
 		}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatal("no answer to an elided name")
 	}
 	ext.Close()
@@ -353,7 +353,7 @@ func TestReplicateSparseLiveGet(t *testing.T) {
 	key := w.Key()
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
 	connect(t, w, r, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	got := make(chan error, 1)
 	go func() {
@@ -394,7 +394,7 @@ func TestReplicateHaveBroadcast(t *testing.T) {
 	s := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
 	connect(t, w, s, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := s.Get(ctx, 0, GetOptions{Wait: true}); err != nil {
 		t.Fatal(err)
@@ -426,7 +426,7 @@ func TestReplicateSilentPeerWindow(t *testing.T) {
 	key := w.Key()
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
 	l := connect(t, w, r, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := r.Get(ctx, 0, GetOptions{Wait: true}); err != nil {
 		t.Fatal(err)
@@ -438,7 +438,7 @@ func TestReplicateSilentPeerWindow(t *testing.T) {
 	dctx, dcancel := context.WithCancel(ctx)
 	defer dcancel()
 	go r.Download(dctx, 1, n)
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	t0 := time.Now()
 	for stalled.Stats().Timeouts < 320 {
 		if time.Now().After(deadline) {
@@ -479,7 +479,7 @@ func TestReplicateTruncationAcrossPeers(t *testing.T) {
 	if _, err := w.Append(more...); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for _, c := range []*Core{r, s} {
 		for c.Fork() != 1 || c.Length() != 160 {

@@ -38,7 +38,7 @@ func pipePeers(t *testing.T, a, b *Core, tamperA func(*Data)) (*Peer, *Peer) {
 
 func waitBlocks(t *testing.T, c *Core, n int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := range n {
 		v, err := c.Get(ctx, uint64(i), GetOptions{Wait: true})
@@ -124,7 +124,7 @@ func TestReplicateMaliciousPeer(t *testing.T) {
 			_, pr := pipePeers(t, w, r, tamper)
 			select {
 			case <-pr.Done():
-			case <-time.After(10 * time.Second):
+			case <-time.After(60 * time.Second):
 				t.Fatal("reader kept the malicious peer")
 			}
 			if err := pr.Err(); !errors.Is(err, ErrBadPeer) {
@@ -179,7 +179,7 @@ func TestReplicateFollowsTruncation(t *testing.T) {
 	if _, err := w.Append(more...); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i := 60; i < 90; i++ {
 		for {
@@ -210,7 +210,7 @@ func TestReplicateSparse(t *testing.T) {
 	key := w.Key()
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
 	pipePeers(t, w, r, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	v, err := r.Get(ctx, 321, GetOptions{Wait: true})
 	if err != nil || !bytes.Equal(v, blockData(321)) {
