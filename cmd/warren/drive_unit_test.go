@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -159,4 +160,22 @@ func TestRemoveStaleTemps(t *testing.T) {
 	if err := removeStaleTemps(filepath.Join(dir, "missing")); err != nil {
 		t.Fatalf("missing folder: %v", err)
 	}
+}
+
+// Keys come from command lines and other people's messages: parseKey
+// never panics and accepts only what round-trips to 32 bytes.
+func FuzzParseKey(f *testing.F) {
+	f.Add(strings.Repeat("ab", 32))
+	f.Add("4i134tbo9tsu61iie3d6y15d4qeqm8cef8pmpaix5og1bhbiraao")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := parseKey(s)
+		if err != nil {
+			return
+		}
+		k2, err := parseKey(fmt.Sprintf("%x", k))
+		if err != nil || k2 != k {
+			t.Fatalf("%q: hex form of %x does not parse back", s, k)
+		}
+	})
 }
