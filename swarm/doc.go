@@ -59,6 +59,9 @@
 //
 // # Differences from hyperswarm
 //
+//   - The swarm sends the keepalives (an empty frame every 5 s on every
+//     connection) that hyperdht's connections send in JS, so a JS peer sees
+//     the same traffic from a Go peer as from a JS one.
 //   - "Established" is judged differently. hyperswarm calls a connection
 //     established once it has read and written data frames (keepalives
 //     included, sent every 5 s by hyperdht). Go's secretstream does not

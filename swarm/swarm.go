@@ -23,6 +23,7 @@ const (
 	DefaultMaxPeers      = 64
 	DefaultMaxParallel   = 3
 	DefaultAcceptBacklog = 64
+	DefaultKeepAlive     = 5 * time.Second
 )
 
 // outdatedAfter is how long an open connection must have lived to count as
@@ -79,6 +80,10 @@ type Config struct {
 	// Jitter is the random part added to each retry timer; 0 means 500 ms,
 	// negative none.
 	Jitter time.Duration
+	// KeepAlive is how often an empty frame is sent on every connection,
+	// as hyperdht's connectionKeepAlive does for JS peers; 0 means 5 s,
+	// negative none.
+	KeepAlive time.Duration
 	// Logger receives debug logs; nil is silent.
 	Logger *slog.Logger
 }
@@ -202,6 +207,9 @@ func New(cfg *Config) (*Swarm, error) {
 	}
 	if s.cfg.MaxParallel <= 0 {
 		s.cfg.MaxParallel = DefaultMaxParallel
+	}
+	if s.cfg.KeepAlive == 0 {
+		s.cfg.KeepAlive = DefaultKeepAlive
 	}
 	if s.cfg.AcceptBacklog <= 0 {
 		s.cfg.AcceptBacklog = DefaultAcceptBacklog
@@ -854,6 +862,25 @@ func (s *Swarm) watch(e *connEntry) {
 		defer s.mu.Unlock()
 		s.endEntry(e)
 	})
+	if ka := s.cfg.KeepAlive; ka > 0 {
+		sc := e.conn.Conn
+		s.goOwned(func() {
+			t := time.NewTicker(ka)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					if sc.WriteMessage(nil) != nil {
+						return
+					}
+				case <-e.done:
+					return
+				case <-s.ctx.Done():
+					return
+				}
+			}
+		})
+	}
 }
 
 // destroyEntry ends a connection or a dial at once. s.mu held.
