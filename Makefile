@@ -4,13 +4,18 @@ NPM       ?= npm
 GOFLAGS   ?=
 TESTFLAGS ?= -race -timeout 30m
 
-.PHONY: all build test unit interop-deps vet fuzz bench clean
+.PHONY: all build demo test unit interop-deps vet fuzz bench clean
 
 all: build
 
 ## build: the warren binary in ./bin/warren
 build:
 	$(GO) build $(GOFLAGS) -o bin/warren ./cmd/warren
+
+## demo: Warren's main jobs on one machine without internet (scripts/demo.sh):
+## a local bootstrap node, a folder shared and cloned, a tunnel to a local HTTP service
+demo:
+	bash scripts/demo.sh
 
 ## interop-deps: install the pinned JS reference peers (interop/node_modules)
 interop-deps:
