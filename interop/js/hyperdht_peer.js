@@ -7,10 +7,12 @@
 // A last argument "firewalled" keeps the user node firewalled (no quick
 // firewall check), so its servers reply through a hole puncher; "open"
 // declares it reachable (firewalled: false); "wildcard" binds it to 0.0.0.0
-// instead of 127.0.0.1, "host=<ip>" to ip.
+// instead of 127.0.0.1, "host=<ip>" to ip; "nowait" prints ready before the
+// user node is fully bootstrapped (its firewall state still settling), and
+// "adaptive" leaves its ephemeral option unset (hyperdht's default).
 // Prints "ready <json>" ({bootstrap, ports}), then reads JSON commands on
 // stdin, one per line, and answers each with "result <json>":
-//   {"op":"listen","seed":hex}                 echo server; -> {publicKey}
+//   {"op":"listen","seed":hex,"reusableSocket":b} echo server; -> {publicKey}
 //   {"op":"connect","publicKey":hex,"data":s,"holdMs":n}
 //                                             connect, write data, read the echo, and
 //                                             with holdMs again after that long; -> {echo, later}
@@ -68,11 +70,13 @@ async function main () {
   }
   const userOpts = { ephemeral: true, quickFirewall: !firewalled, bootstrap, port: await freePort(), host: '127.0.0.1' }
   if (open) userOpts.firewalled = false
+  if (process.argv.includes('adaptive')) delete userOpts.ephemeral
   if (wildcard) userOpts.host = '0.0.0.0'
   const hostArg = process.argv.find((a) => a.startsWith('host='))
   if (hostArg) userOpts.host = hostArg.slice(5)
   const user = new DHT(userOpts)
-  await user.fullyBootstrapped()
+  if (process.argv.includes('nowait')) await user.ready()
+  else await user.fullyBootstrapped()
   nodes.push(user)
 
   console.log('ready ' + JSON.stringify({ bootstrap, ports: nodes.map((n) => n.address().port), firewalled: user.firewalled }))
@@ -95,10 +99,10 @@ async function main () {
 async function run (node, cmd) {
   switch (cmd.op) {
     case 'info':
-      return { firewalled: node.firewalled, stats: node.stats.punches }
+      return { firewalled: node.firewalled, stats: node.stats.punches, remoteAddress: node.remoteAddress() }
     case 'listen': {
       const keyPair = DHT.keyPair(Buffer.from(cmd.seed, 'hex'))
-      const server = node.createServer((socket) => {
+      const server = node.createServer({ reusableSocket: !!cmd.reusableSocket }, (socket) => {
         socket.on('data', (d) => socket.write(d))
         socket.on('end', () => socket.end())
         socket.on('error', () => {})

@@ -1,0 +1,91 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/hyperdht"
+)
+
+// TestInteropHyperDHTSettlingServer connects a Go client several times to a
+// JS server that started listening before its node was fully bootstrapped,
+// so its firewall state changes between the connections, with a reusable
+// socket as holesail's server has.
+func TestInteropHyperDHTSettlingServer(t *testing.T) {
+	for _, tc := range []struct {
+		net      string
+		fw       *bool
+		wildcard bool // the Go client binds 0.0.0.0
+	}{{"js", nil, false}, {"go", nil, false}, {"go", boolPtr(true), false}, {"go", boolPtr(false), false}, {"go", nil, true}, {"js", nil, true}} {
+		net := tc.net
+		t.Run(fmt.Sprintf("%s-network/goFirewalled=%v/wildcard=%v", net, ptrString(tc.fw), tc.wildcard), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			var js *jsHyperDHT
+			var user *hyperdht.DHT
+			var bs []string
+			if net == "js" {
+				js = startJSHyperDHT(t, "testnet", "4", "nowait", "adaptive")
+				bs = js.Bootstrap
+				user, _ = goHyperDHTNodes(t, ctx, bs, 2)
+			} else {
+				bs = goBootstrapper(t)
+				user, _ = goHyperDHTNodesFW(t, ctx, bs, 4, tc.fw)
+				js = startJSHyperDHT(t, "join", bs[0], "0", "nowait", "adaptive")
+			}
+			if tc.wildcard {
+				u, err := hyperdht.New(&hyperdht.Config{DHT: dht.Config{Host: "0.0.0.0", Bootstrap: bs}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { u.Close() })
+				if err := u.Bootstrapped(ctx); err != nil {
+					t.Fatal(err)
+				}
+				user = u
+			}
+			var l struct {
+				PublicKey string `json:"publicKey"`
+			}
+			js.do(t, map[string]any{"op": "listen", "seed": hex.EncodeToString(bytes.Repeat([]byte{9}, 32)), "reusableSocket": true}, &l)
+			pk, _ := hex.DecodeString(l.PublicKey)
+			for i := range 6 {
+				var info map[string]any
+				js.do(t, map[string]any{"op": "info"}, &info)
+				t.Logf("connection %d, JS server node: %v", i, info)
+				goEcho(t, ctx, user, pk, "hello")
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func goBootstrapper(t *testing.T) []string {
+	t.Helper()
+	Require(t)
+	lc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(lc.LocalAddr().(*net.UDPAddr).Port)
+	lc.Close()
+	boot, err := hyperdht.NewBootstrapper("127.0.0.1", port, &hyperdht.Config{DHT: dht.Config{Host: "127.0.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { boot.Close() })
+	return []string{fmt.Sprintf("127.0.0.1:%d", port)}
+}
+
+func ptrString(b *bool) string {
+	if b == nil {
+		return "default"
+	}
+	return fmt.Sprint(*b)
+}
