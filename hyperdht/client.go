@@ -183,7 +183,7 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	case payload.Version != 1:
 		return nil, true, ErrIncompatible
 	case payload.Error != ErrCodeNone:
-		return nil, true, ErrServerError
+		return nil, true, &ServerError{Code: payload.Error}
 	case payload.UDX == nil:
 		return nil, true, ErrServerError
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -32,7 +33,35 @@ var (
 	ErrRemoteAborted         = errors.New("hyperdht: remote aborted hole punching")
 	ErrRemoteNotPunching     = errors.New("hyperdht: remote is not punching")
 	ErrHolepunchProbeTimeout = errors.New("hyperdht: hole punching probe found no NAT type")
+	// ErrRejected is a connection the server refused. A Firewall returns
+	// it (or an error wrapping it) to answer the client at once; Connect
+	// returns a ServerError matching it when the server answered so.
+	ErrRejected = errors.New("hyperdht: connection rejected by the server")
 )
+
+// ServerError is the error code a server answered a handshake with
+// (ErrCode...). It matches ErrServerError, and ErrRejected for
+// ErrCodeAborted, the code servers refuse connections with.
+type ServerError struct {
+	Code uint64
+}
+
+func (e *ServerError) Error() string {
+	switch e.Code {
+	case ErrCodeAborted:
+		return "hyperdht: server aborted the connection (code 1, rejected)"
+	case ErrCodeVersionMismatch:
+		return "hyperdht: server answered with a version mismatch (code 2)"
+	case ErrCodeTryLater:
+		return "hyperdht: server asked to try later (code 3)"
+	}
+	return fmt.Sprintf("hyperdht: server answered with error code %d", e.Code)
+}
+
+// Is matches ErrServerError, and ErrRejected for ErrCodeAborted.
+func (e *ServerError) Is(target error) bool {
+	return target == ErrServerError || (target == ErrRejected && e.Code == ErrCodeAborted)
+}
 
 // Config configures a DHT. The zero value is a firewalled, adaptive node on a
 // random port with no bootstrap nodes (hyperdht's public bootstrap nodes are

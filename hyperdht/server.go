@@ -27,7 +27,11 @@ const (
 )
 
 // Firewall decides about an incoming connection: a non-nil error rejects
-// it. It sees the client's public key and its handshake payload.
+// it. It sees the client's public key and its handshake payload. A plain
+// error drops the handshake unanswered, as hyperdht's servers do (the
+// client cannot tell a refusal from a server gone, and gives up after its
+// timeouts); an error wrapping ErrRejected answers with ErrCodeAborted, so
+// the client fails at once with ErrRejected.
 type Firewall func(remotePublicKey ed25519.PublicKey, payload *NoisePayload) error
 
 // Server accepts connections to a key pair. Its Accept returns them as
@@ -350,11 +354,19 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	if err != nil {
 		return nil, nil
 	}
-	if s.firewall != nil && s.firewall(nh.RemoteStatic(), remote) != nil {
-		return nil, nil
+	rejected := false
+	if s.firewall != nil {
+		if err := s.firewall(nh.RemoteStatic(), remote); err != nil {
+			if !errors.Is(err, ErrRejected) {
+				return nil, nil
+			}
+			rejected = true
+		}
 	}
 	code := uint64(ErrCodeNone)
 	switch {
+	case rejected:
+		code = ErrCodeAborted
 	case remote.Version != 1:
 		code = ErrCodeVersionMismatch
 	case remote.UDX == nil:
@@ -362,10 +374,12 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	}
 	ourRemote := d.node.RemoteAddr()
 	var addrs []netip.AddrPort
-	if ourRemote.IsValid() {
-		addrs = append(addrs, ourRemote)
+	if !rejected { // a refused client learns nothing of where we are
+		if ourRemote.IsValid() {
+			addrs = append(addrs, ourRemote)
+		}
+		addrs = append(addrs, d.localAddresses()...)
 	}
-	addrs = append(addrs, d.localAddresses()...)
 
 	var rs *rawStream
 	if code == ErrCodeNone {
@@ -378,14 +392,17 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 	if ourRemote.IsValid() {
 		fw = FirewallOpen
 	}
-	own := newRelayPlan(pickRelay(s.relayThrough, d.relayThrough))
+	var own *relayPlan
+	if !rejected {
+		own = newRelayPlan(pickRelay(s.relayThrough, d.relayThrough))
+	}
 	reply := &NoisePayload{Version: 1, Error: code, Firewall: fw, Addresses4: addrs, SecretStream: true, RelayThrough: own.info()}
 	reply.UDX = &UDXInfo{Version: 1}
 	if rs != nil {
 		reply.UDX.ID = uint64(rs.stream.ID())
 	}
 	s.mu.Lock()
-	if len(s.relayAddresses) > 0 {
+	if len(s.relayAddresses) > 0 && !rejected {
 		reply.RelayAddresses = append([]netip.AddrPort(nil), s.relayAddresses...)
 	}
 	relays := append([]RelayInfo(nil), s.relays...)
