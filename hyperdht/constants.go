@@ -86,6 +86,20 @@
 //     client connects to it directly.
 //   - Junk handshakes are forgotten at once and at most 1024 handshakes per
 //     server and 512 handshake goroutines per node are in flight.
+//   - A server seen over loopback is dialled at its loopback address even
+//     when its payload lists a public interface address (it opened its
+//     stream to our loopback address), and reserved ranges (192.0.2.0/24
+//     and the like) are never dialled as the server's address nor tried as
+//     LAN addresses, so nodes bound to 0.0.0.0 on a loopback network connect.
+//   - A Firewall may refuse with ErrRejected: the server then answers with
+//     error code 1 (ABORTED) and the client fails at once with a
+//     ServerError matching ErrRejected. Any other firewall error drops the
+//     handshake unanswered, which is all hyperdht's servers do (the client
+//     gives up only after its request timeouts).
+//
+// Connections from Connect and Accept send an empty secret-stream frame
+// after Config.KeepAlive of idle writing (5 s by default, hyperdht's
+// connectionKeepAlive).
 package hyperdht
 
 import "github.com/warrenp2p/warren/crypto"
