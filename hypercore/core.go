@@ -484,7 +484,7 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 	// before instead of searching its memtable from the top (leaves keep
 	// their order, which the running offset relies on). The batch copies
 	// keys and values: one scratch buffer serves all.
-	slices.SortFunc(b.nodes, func(x, y Node) int { return cmp.Compare(x.Index, y.Index) })
+	sortNodes(b.nodes)
 	off := c.t.byteLength
 	var key, val []byte
 	for _, n := range b.nodes {
@@ -511,6 +511,39 @@ func (c *Core) Append(blocks ...[]byte) (uint64, error) {
 	}
 	c.notifyLocked()
 	return c.t.length, nil
+}
+
+// sortNodes sorts the nodes of an append by index. They are distinct and
+// nearly dense (the new leaves and the parents among them), so a placement
+// by index does it in one pass; a comparison sort takes anything else.
+func sortNodes(nodes []Node) {
+	if len(nodes) < 2 {
+		return
+	}
+	lo, hi := nodes[0].Index, nodes[0].Index
+	for _, n := range nodes[1:] {
+		lo, hi = min(lo, n.Index), max(hi, n.Index)
+	}
+	if hi-lo >= uint64(4*len(nodes)) {
+		slices.SortFunc(nodes, func(x, y Node) int { return cmp.Compare(x.Index, y.Index) })
+		return
+	}
+	slots := make([]int32, hi-lo+1) // position+1 in nodes, 0 for none
+	for i, n := range nodes {
+		if slots[n.Index-lo] != 0 {
+			// Not distinct after all: keep the comparison sort's answer.
+			slices.SortStableFunc(nodes, func(x, y Node) int { return cmp.Compare(x.Index, y.Index) })
+			return
+		}
+		slots[n.Index-lo] = int32(i + 1)
+	}
+	sorted := make([]Node, 0, len(nodes))
+	for _, p := range slots {
+		if p != 0 {
+			sorted = append(sorted, nodes[p-1])
+		}
+	}
+	copy(nodes, sorted)
 }
 
 // parallel runs fn(0..n-1) on all CPUs for large n and returns when every

@@ -2,11 +2,15 @@ package hypercore
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/warrenp2p/warren/flattree"
 )
 
 // checkBits compares every bit of the core's bitfield below n, as read back
@@ -342,5 +346,37 @@ func TestDownloadsSurviveReopen(t *testing.T) {
 		verifyAll(t, r)
 		waitBlocks(t, r, 3000)
 		r.Close()
+	}
+}
+
+// TestSortNodes: dense, sparse and duplicate index sets come out sorted.
+func TestSortNodes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, spread := range []int{1, 2, 3, 100} {
+		for _, n := range []int{0, 1, 2, 7, 2047} {
+			nodes := make([]Node, n)
+			for i := range nodes {
+				nodes[i] = Node{Index: uint64(1000 + rng.IntN(n*spread+1)), Size: uint64(i)}
+			}
+			want := append([]Node(nil), nodes...)
+			slices.SortStableFunc(want, func(x, y Node) int { return cmp.Compare(x.Index, y.Index) })
+			sortNodes(nodes)
+			for i := range nodes {
+				if nodes[i].Index != want[i].Index {
+					t.Fatalf("spread %d n %d: position %d has %d, want %d", spread, n, i, nodes[i].Index, want[i].Index)
+				}
+			}
+		}
+	}
+	// A real append: the batch's nodes in build order.
+	b := newBatch(&tree{})
+	for i := range uint64(1500) {
+		b.appendRoot(leafNode(2*i, []byte{byte(i)}), flattree.NewIterator(2*i))
+	}
+	sortNodes(b.nodes)
+	for i := 1; i < len(b.nodes); i++ {
+		if b.nodes[i-1].Index >= b.nodes[i].Index {
+			t.Fatalf("append nodes out of order at %d", i)
+		}
 	}
 }
