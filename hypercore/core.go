@@ -883,11 +883,12 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	}
 	c.st.cacheFit(int(2 * c.t.length))
 	st := &applyState{
-		c:      c,
-		cur:    c.t.clone(),
-		nodes:  map[uint64]Node{},
-		leaves: map[uint64]bool{},
-		v:      c.verifier,
+		records: make([]nodeRecord, 0, 4*len(proofs)),
+		c:       c,
+		cur:     c.t.clone(),
+		nodes:   map[uint64]Node{},
+		leaves:  map[uint64]bool{},
+		v:       c.verifier,
 	}
 	wb := c.st.db.NewBatch()
 	defer wb.Close()
@@ -1178,8 +1179,15 @@ func (s *applyState) apply(p *Proof) (*pendingBlock, error) {
 		}
 		blk = &pendingBlock{index: p.Block.Index, offset: off, value: p.Block.Value}
 	}
-	// Verified: record the nodes.
+	// Verified: record the nodes. The block's own leaf, hashed while
+	// verifying, is recorded below with the block's offset.
+	var leaf Node
+	haveLeaf := false
 	for _, n := range b.nodes {
+		if blk != nil && n.Index == 2*blk.index {
+			leaf, haveLeaf = n, true
+			continue
+		}
 		if n.Index&1 == 0 {
 			// Keep the record of a stored block: it holds the block's
 			// offset. Any other leaf record holds the same verified node.
@@ -1191,7 +1199,9 @@ func (s *applyState) apply(p *Proof) (*pendingBlock, error) {
 		s.records = append(s.records, nodeRecord{n: n})
 	}
 	if blk != nil {
-		leaf := leafNode(2*blk.index, blk.value)
+		if !haveLeaf {
+			leaf = leafNode(2*blk.index, blk.value)
+		}
 		s.nodes[leaf.Index] = leaf
 		s.leaves[leaf.Index] = true
 		s.records = append(s.records, nodeRecord{n: leaf, offset: blk.offset, hasOffset: true})
