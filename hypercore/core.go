@@ -926,9 +926,17 @@ func (c *Core) ApplyBatch(proofs []*Proof) (int, error) {
 	}
 	c.st.writeRecords(wb, st.records)
 	// Blocks first (synced), then the records that make them reachable.
-	for _, b := range data {
-		c.st.reserve(int64(b.offset) + int64(len(b.value)))
-		if _, err := c.st.data.WriteAt(b.value, int64(b.offset)); err != nil {
+	// Runs of blocks that follow each other in the file go in one write.
+	var run [][]byte
+	for i := 0; i < len(data); {
+		start, end := data[i].offset, data[i].offset
+		run = run[:0]
+		for ; i < len(data) && data[i].offset == end; i++ {
+			run = append(run, data[i].value)
+			end += uint64(len(data[i].value))
+		}
+		c.st.reserve(int64(end))
+		if err := writeBlocksAt(c.st.data, run, int64(start)); err != nil {
 			return 0, err
 		}
 	}
