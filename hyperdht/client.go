@@ -214,9 +214,18 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 		// The server's first public address, else the one the relay saw.
 		// On one host over loopback the server opens its stream to our
 		// loopback address and answers only from there, so its other
-		// (LAN or public) addresses would lead nowhere.
+		// (LAN or public) addresses would lead nowhere; and a reachable
+		// server there is dialled at the address it names first, its own
+		// DHT socket: it may have answered the relay from another socket
+		// (a hyperdht node whose firewall check just passed replies from
+		// its client socket) while it opens its side of the stream, to a
+		// reachable client, from the DHT socket.
 		to := serverAddr
-		if !(clientAddr.Addr() == serverAddr.Addr() && serverAddr.Addr().IsLoopback()) {
+		if clientAddr.Addr() == serverAddr.Addr() && serverAddr.Addr().IsLoopback() {
+			if payload.Firewall == FirewallOpen && len(payload.Addresses4) > 0 && payload.Addresses4[0].Addr().IsLoopback() {
+				to = payload.Addresses4[0]
+			}
+		} else {
 			for _, a := range payload.Addresses4 {
 				if !isBogon(a.Addr()) {
 					to = a

@@ -89,3 +89,32 @@ func ptrString(b *bool) string {
 	}
 	return fmt.Sprint(*b)
 }
+
+// TestInteropHyperDHTSettledOpenServer: a JS server that listened (and
+// announced, from its client socket) while firewalled and then became
+// reachable answers relayed handshakes from that client socket but says it
+// is reachable at its DHT socket, and opens its side of the stream from
+// there to a reachable client. A reachable Go client on the same host must
+// dial the DHT socket, not the address the relay saw.
+func TestInteropHyperDHTSettledOpenServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	bs := goBootstrapper(t)
+	user, _ := goHyperDHTNodesFW(t, ctx, bs, 3, boolPtr(false))
+	js := startJSHyperDHT(t, "join", bs[0], "0", "firewalled")
+	var l struct {
+		PublicKey string `json:"publicKey"`
+	}
+	js.do(t, map[string]any{"op": "listen", "seed": hex.EncodeToString(bytes.Repeat([]byte{5}, 32)), "reusableSocket": true}, &l)
+	pk, _ := hex.DecodeString(l.PublicKey)
+	var st struct {
+		RemoteAddress *struct{ Port int } `json:"remoteAddress"`
+	}
+	js.do(t, map[string]any{"op": "settle"}, &st)
+	if st.RemoteAddress == nil {
+		t.Fatal("the settled JS node has no remote address")
+	}
+	for range 3 {
+		goEcho(t, ctx, user, pk, "hello")
+	}
+}

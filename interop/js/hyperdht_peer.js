@@ -16,6 +16,8 @@
 //   {"op":"connect","publicKey":hex,"data":s,"holdMs":n}
 //                                             connect, write data, read the echo, and
 //                                             with holdMs again after that long; -> {echo, later}
+//   {"op":"settle"}                            mark the node reachable, as its
+//                                             passed firewall check does; -> {remoteAddress}
 //   {"op":"immutablePut","value":s}            -> {hash}
 //   {"op":"immutableGet","hash":hex}           -> {value}
 //   {"op":"mutablePut","seed":hex,"value":s,"seq":n} -> {publicKey}
@@ -24,6 +26,7 @@
 //   {"op":"lookup","topic":hex}                -> {peers: [hex publicKey]}
 // Closing stdin destroys the nodes and exits.
 const DHT = require('hyperdht')
+const NatSampler = require('nat-sampler')
 const dgram = require('dgram')
 const readline = require('readline')
 
@@ -98,6 +101,17 @@ async function main () {
 
 async function run (node, cmd) {
   switch (cmd.op) {
+    case 'settle':
+      // What dht-rpc does once its firewall check passes: the node is
+      // reachable from now on, while the relays still route to the socket
+      // it announced from while firewalled.
+      // Its NAT samples then come from the nodes that pinged its server
+      // socket (here: the loopback address of that socket).
+      const nat = new NatSampler()
+      for (let i = 0; i < 3; i++) nat.add(node.host || '127.0.0.1', node.io.serverSocket.address().port)
+      node._nat = nat
+      node.firewalled = node.io.firewalled = false
+      return { remoteAddress: node.remoteAddress() }
     case 'info':
       return { firewalled: node.firewalled, stats: node.stats.punches, remoteAddress: node.remoteAddress() }
     case 'listen': {
