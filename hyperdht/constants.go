@@ -86,11 +86,15 @@
 //     client connects to it directly.
 //   - Junk handshakes are forgotten at once and at most 1024 handshakes per
 //     server and 512 handshake goroutines per node are in flight.
-//   - A server seen over loopback is dialled at its loopback address even
-//     when its payload lists a public interface address (it opened its
-//     stream to our loopback address), and reserved ranges (192.0.2.0/24
-//     and the like) are never dialled as the server's address nor tried as
-//     LAN addresses, so nodes bound to 0.0.0.0 on a loopback network connect.
+//   - A reachable server seen over loopback is dialled at the loopback
+//     address it names first (its DHT socket), not at a public interface
+//     address from its payload nor where the relay saw its reply (hyperdht
+//     dials the latter; a hyperdht node that became reachable after it
+//     announced replies from its client socket, and libudx takes the acks
+//     from the other socket, warren's udx does not). Reserved ranges
+//     (192.0.2.0/24 and the like) are never dialled as the server's address
+//     nor tried as LAN addresses, so nodes bound to 0.0.0.0 on a loopback
+//     network connect.
 //   - A Firewall may refuse with ErrRejected: the server then answers with
 //     error code 1 (ABORTED) and the client fails at once with a
 //     ServerError matching ErrRejected. Any other firewall error drops the
