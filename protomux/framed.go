@@ -20,6 +20,14 @@ type MessageConn interface {
 	Close() error
 }
 
+// A MessageConn that also has WriteMessages(msgs [][]byte) error (as
+// secretstream connections do) is handed every run of queued messages in
+// one call, so it can send them with one write to the network. Each message
+// must still arrive as its own message.
+type batchWriter interface {
+	WriteMessages(msgs [][]byte) error
+}
+
 // MaxFrame is the largest message Framed can carry (the uint24 length).
 const MaxFrame = 1<<24 - 1
 

@@ -355,14 +355,14 @@ func (m *Mux) writeLoop() {
 		m.mu.Unlock()
 
 		n := 0
-		for i, f := range frames {
-			if err := m.conn.WriteMessage(f); err != nil {
-				m.destroy(fmt.Errorf("protomux: write: %w", err))
-				return
-			}
+		for _, f := range frames {
 			n += len(f)
-			frames[i] = nil
 		}
+		if err := m.write(frames); err != nil {
+			m.destroy(fmt.Errorf("protomux: write: %w", err))
+			return
+		}
+		clear(frames)
 		spare = frames
 
 		m.mu.Lock()
@@ -384,6 +384,20 @@ func (m *Mux) writeLoop() {
 			f()
 		}
 	}
+}
+
+// write sends frames in order, all in one call when the connection can
+// take a batch.
+func (m *Mux) write(frames [][]byte) error {
+	if bw, ok := m.conn.(batchWriter); ok && len(frames) > 1 {
+		return bw.WriteMessages(frames)
+	}
+	for _, f := range frames {
+		if err := m.conn.WriteMessage(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // shutdown closes every channel once the reader has stopped, as JS does

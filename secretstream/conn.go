@@ -674,6 +674,90 @@ func (c *Conn) WriteMessage(p []byte) error {
 	return c.writeFrame(p)
 }
 
+// WriteMessages sends every message of msgs as its own frame, exactly as
+// that many WriteMessage calls in a row would put them on the wire, but it
+// seals consecutive frames into one buffer and hands the buffer to the
+// underlying connection in one Write (one per writeChunk bytes or so), which
+// saves a system call per message when a writer has several queued. If a
+// message is larger than MaxMessageSize nothing is sent and
+// ErrMessageTooLarge is returned. After an error some leading messages may
+// have been sent, and the stream cannot continue.
+func (c *Conn) WriteMessages(msgs [][]byte) error {
+	for _, p := range msgs {
+		if len(p) > MaxMessageSize {
+			return ErrMessageTooLarge
+		}
+	}
+	if err := c.start(context.Background()); err != nil {
+		return err
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	for len(msgs) > 0 {
+		if c.wclosed {
+			return ErrShutdown
+		}
+		if c.werr != nil {
+			return c.werr
+		}
+		// Take messages while they fit in one chunk; always at least one.
+		n, size := 1, wireBytes(len(msgs[0]))
+		for n < len(msgs) && size+wireBytes(len(msgs[n])) <= writeChunk {
+			size += wireBytes(len(msgs[n]))
+			n++
+		}
+		if err := c.writeFrames(msgs[:n], size); err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+// wireBytes is how many bytes a frame carrying an n-byte message takes on
+// the wire: 3 length bytes, the tag, the ciphertext and the MAC.
+func wireBytes(n int) int { return 3 + sodiumABytes + n }
+
+// writeFrames seals msgs into consecutive frames in wb and writes them in
+// one Write. size is the sum of their wireBytes. writeMu is held.
+//
+// Each frame is sealed in place as writeFrame does, which needs the 64 bytes
+// before its length prefix as scratch. Those bytes are the tail of the frame
+// before it, so they are saved before sealing and put back afterwards.
+func (c *Conn) writeFrames(msgs [][]byte, size int) error {
+	const skip = headroom - 3 // scratch bytes in front of a frame on the wire
+	total := skip + size
+	if len(c.wb) < total {
+		n := max(2*len(c.wb), 4096)
+		n = min(n, blockBytes+writeChunk+macBytes)
+		c.wb = make([]byte, max(n, total))
+	}
+	var saved [skip]byte
+	off := 0 // where the current frame's buffer starts
+	for i, p := range msgs {
+		frame := c.wb[off : off+blockBytes+len(p)+macBytes]
+		if i > 0 {
+			copy(saved[:], frame[:skip])
+		}
+		copy(frame[blockBytes:], p)
+		c.push.seal(frame, tagMessage)
+		if i > 0 {
+			copy(frame[:skip], saved[:])
+		}
+		putUint24(frame[skip:], len(p)+sodiumABytes)
+		off += wireBytes(len(p))
+	}
+	if _, err := c.raw.Write(c.wb[skip:total]); err != nil {
+		c.werr = c.writeError(err)
+		return c.werr
+	}
+	c.lastSend.Store(int64(time.Since(c.epoch)))
+	if cap(c.wb) > 4<<20 {
+		c.wb = nil
+	}
+	return nil
+}
+
 // writeFrame encrypts and sends one frame. writeMu is held. The frame is
 // built in wb as [scratch | 3-byte length | tag | ciphertext | MAC], the
 // length and tag taking the last 4 of the 64 scratch bytes.
