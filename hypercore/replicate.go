@@ -570,7 +570,9 @@ func (p *Peer) update() {
 	}
 	// Wanted blocks first; then, unless the core is sparse, everything.
 	for _, w := range p.c.wanted() {
-		for i := w.start; i < min(w.end, info.Length) && len(p.inflight) < p.window; i++ {
+		// Every block below the contiguous length is stored: start past it
+		// rather than rescanning a range already downloaded on every update.
+		for i := max(w.start, info.ContiguousLength); i < min(w.end, info.Length) && len(p.inflight) < p.window; i++ {
 			if p.inflightBlock[i] || p.c.Has(i) {
 				continue
 			}
