@@ -843,12 +843,15 @@ func (c *Core) Proof(req ProofRequest) (*Proof, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
+	// Size the node cache for the tree, as a download does: the upper nodes
+	// of consecutive proofs repeat and should not be read again each time.
+	c.st.cacheFit(int(2 * c.t.length))
 	p, err := generateProof(c.t.clone(), c.st, req)
 	if err != nil {
 		return nil, err
 	}
 	if p.Block != nil {
-		v, ok, err := c.st.readBlock(p.Block.Index)
+		v, ok, err := c.servedBlock(p.Block.Index)
 		if err != nil {
 			return nil, err
 		}
@@ -858,6 +861,25 @@ func (c *Core) Proof(req ProofRequest) (*Proof, error) {
 		p.Block.Value = v
 	}
 	return p, nil
+}
+
+// servedBlock reads block index for a proof, as store.readBlock does, and
+// also keeps the block's leaf in the node cache: the proof of its sibling
+// block, usually the next one asked for, needs that leaf. c.mu is held.
+func (c *Core) servedBlock(index uint64) ([]byte, bool, error) {
+	n, off, hasOff, ok, err := c.st.leaf(index)
+	if err != nil || !ok || !hasOff {
+		return nil, false, err
+	}
+	if n.Size > MaxBlockSize+EncryptionPadding {
+		return nil, false, fmt.Errorf("%w: block %d size", ErrCorrupt, index)
+	}
+	b := make([]byte, n.Size)
+	if _, err := c.st.data.ReadAt(b, int64(off)); err != nil {
+		return nil, false, fmt.Errorf("%w: block %d: %v", ErrCorrupt, index, err)
+	}
+	c.st.cachePut(n)
+	return b, true, nil
 }
 
 // Apply verifies a proof from a peer and stores what it proves: the new
