@@ -275,9 +275,14 @@ func (p *Peer) run() {
 			if len(q) == 0 && len(data) == 0 {
 				break
 			}
+			// The answers to a run of requests go out as one protomux
+			// batch, as JS corks its stream while it handles a burst.
+			mux := p.ch.Mux()
+			mux.Cork()
 			for _, f := range q {
 				f()
 			}
+			mux.Uncork()
 			p.onData(data)
 		}
 		select {
