@@ -1,0 +1,92 @@
+package protomux
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// batchConn is a fakeConn that also takes runs of messages in one call,
+// as a secretstream connection does.
+type batchConn struct {
+	*fakeConn
+	batches []int // how many messages each WriteMessages call carried
+	fail    error
+}
+
+func (b *batchConn) WriteMessages(msgs [][]byte) error {
+	if b.fail != nil {
+		return b.fail
+	}
+	b.batches = append(b.batches, len(msgs))
+	for _, m := range msgs {
+		if err := b.fakeConn.WriteMessage(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestWriteUsesBatchWriter checks that a run of queued frames goes to a
+// connection's WriteMessages in one call, in order, and that a single frame
+// still goes through WriteMessage.
+func TestWriteUsesBatchWriter(t *testing.T) {
+	bc := &batchConn{fakeConn: newFakeConn()}
+	m := &Mux{conn: bc}
+	var frames [][]byte
+	for i := range 5 {
+		frames = append(frames, []byte(fmt.Sprintf("frame %d", i)))
+	}
+	if err := m.write(frames); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.write([][]byte{[]byte("alone")}); err != nil {
+		t.Fatal(err)
+	}
+	if len(bc.batches) != 1 || bc.batches[0] != 5 {
+		t.Fatalf("batches %v, want one of 5", bc.batches)
+	}
+	got := bc.written()
+	want := append(frames, []byte("alone"))
+	if len(got) != len(want) {
+		t.Fatalf("%d frames written, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("frame %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+
+	bc.fail = errors.New("boom")
+	if err := m.write(frames); !errors.Is(err, bc.fail) {
+		t.Fatalf("got %v, want the batch writer's error", err)
+	}
+}
+
+// TestWriteLoopBatchWriterEndToEnd runs a mux over a batch-writing
+// connection: every message sent arrives once and in order.
+func TestWriteLoopBatchWriterEndToEnd(t *testing.T) {
+	bc := &batchConn{fakeConn: newFakeConn()}
+	m := New(bc, nil)
+	defer m.Close()
+	const n = 500
+	for i := range n {
+		m.mu.Lock()
+		m.enqueue([]byte(fmt.Sprintf("m%d", i)))
+		m.mu.Unlock()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(bc.written()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d frames written", len(bc.written()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i, f := range bc.written() {
+		if string(f) != fmt.Sprintf("m%d", i) {
+			t.Fatalf("frame %d: %q", i, f)
+		}
+	}
+}
