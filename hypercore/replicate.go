@@ -28,6 +28,10 @@ var (
 // whose requests time out gets a smaller window (see Peer.window).
 const maxInflight = 256
 
+// corkLimit is how many bytes of answers a peer batches into one protomux
+// frame before sending it.
+const corkLimit = 64 << 10
+
 // Capability returns the replication capability one side sends: the keyed
 // hash of the core key under the noise handshake hash of the connection.
 func Capability(initiator bool, key [32]byte, handshakeHash []byte) ([32]byte, error) {
@@ -91,6 +95,7 @@ type Peer struct {
 	nextDue         time.Time     // when expire must look at the requests again
 	remoteWants     map[Want]bool // wants answered, until unwanted
 	window          int           // block requests kept in flight: shrinks on timeouts, regrows on answers
+	corked          int           // bytes of answers in the current protomux batch (run goroutine only)
 	lastShrink      time.Time     // when window last shrank
 	upgradeInflight bool
 	nextID          uint64
@@ -277,10 +282,18 @@ func (p *Peer) run() {
 			}
 			// The answers to a run of requests go out as one protomux
 			// batch, as JS corks its stream while it handles a burst.
+			// A batch is sent once it holds corkLimit bytes, so large
+			// blocks still stream instead of waiting for the whole run.
 			mux := p.ch.Mux()
 			mux.Cork()
+			p.corked = 0
 			for _, f := range q {
 				f()
+				if p.corked >= corkLimit {
+					mux.Uncork()
+					mux.Cork()
+					p.corked = 0
+				}
 			}
 			mux.Uncork()
 			p.onData(data)
@@ -384,7 +397,9 @@ func (p *Peer) onRequest(r *Request) {
 	if tamper != nil {
 		tamper(d)
 	}
-	p.mData.Send(compact.Encode[*Data](DataCodec, d))
+	msg := compact.Encode[*Data](DataCodec, d)
+	p.corked += len(msg)
+	p.mData.Send(msg)
 }
 
 // onData applies the data messages that answer our requests, in one batch.
