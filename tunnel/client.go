@@ -80,9 +80,7 @@ type Client struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	conns connSet
 }
 
 // Listen opens the local listener and forwards its connections until Close.
@@ -123,7 +121,7 @@ func Listen(ctx context.Context, d *hyperdht.DHT, cfg ClientConfig) (*Client, er
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{d: d, cfg: cfg, ln: ln, log: log, conns: map[net.Conn]struct{}{}}
+	c := &Client{d: d, cfg: cfg, ln: ln, log: log}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
 	go c.acceptLoop()
@@ -136,36 +134,13 @@ func (c *Client) Addr() net.Addr { return c.ln.Addr() }
 // Close stops listening, closes every forwarded connection and waits for
 // the client's goroutines.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.conns.closeAll() {
 		return nil
 	}
-	c.closed = true
-	for conn := range c.conns {
-		conn.Close()
-	}
-	c.mu.Unlock()
 	c.cancel()
 	err := c.ln.Close()
 	c.wg.Wait()
 	return err
-}
-
-func (c *Client) track(conn net.Conn) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.conns[conn] = struct{}{}
-	return true
-}
-
-func (c *Client) untrack(conn net.Conn) {
-	c.mu.Lock()
-	delete(c.conns, conn)
-	c.mu.Unlock()
 }
 
 func (c *Client) acceptLoop() {
@@ -192,7 +167,7 @@ func (c *Client) acceptLoop() {
 			return
 		}
 		delay = 0
-		if !c.track(conn) {
+		if !c.conns.add(conn) {
 			conn.Close()
 			return
 		}
@@ -203,7 +178,7 @@ func (c *Client) acceptLoop() {
 
 func (c *Client) handle(local net.Conn) {
 	defer c.wg.Done()
-	defer c.untrack(local)
+	defer c.conns.remove(local)
 	defer local.Close()
 	from := local.RemoteAddr().String()
 	c.log.Debug("local connection", "from", from)
@@ -216,11 +191,11 @@ func (c *Client) handle(local net.Conn) {
 		}
 		return
 	}
-	if !c.track(remote) {
+	if !c.conns.add(remote) {
 		remote.Close()
 		return
 	}
-	defer c.untrack(remote)
+	defer c.conns.remove(remote)
 	keepAlive(remote)
 	c.log.Info("connected", "from", from, "to", remote.RemoteAddr())
 	if err := Pipe(local, remote); err != nil && c.ctx.Err() == nil {

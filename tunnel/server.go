@@ -61,9 +61,7 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
+	conns connSet
 }
 
 // Serve starts a server on d: it listens on the key pair (announcing it),
@@ -97,7 +95,7 @@ func Serve(ctx context.Context, d *hyperdht.DHT, cfg ServerConfig) (*Server, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{d: d, cfg: cfg, kp: kp, seed: append([]byte(nil), seed...), log: log, conns: map[net.Conn]struct{}{}}
+	s := &Server{d: d, cfg: cfg, kp: kp, seed: append([]byte(nil), seed...), log: log}
 	var fw hyperdht.Firewall
 	if cfg.Private {
 		fw = func(remote ed25519.PublicKey, _ *hyperdht.NoisePayload) error {
@@ -148,37 +146,13 @@ func (s *Server) Target() string {
 // Close stops accepting, unannounces the key, closes every tunnelled
 // connection and waits for the server's goroutines.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	if !s.conns.closeAll() {
 		return nil
 	}
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
 	s.cancel()
 	err := s.srv.Close()
 	s.wg.Wait()
 	return err
-}
-
-// track adds c to the open connections; false if the server is closed.
-func (s *Server) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
 }
 
 func (s *Server) acceptLoop() {
@@ -191,7 +165,7 @@ func (s *Server) acceptLoop() {
 			}
 			return
 		}
-		if !s.track(c) {
+		if !s.conns.add(c) {
 			c.Close()
 			return
 		}
@@ -202,7 +176,7 @@ func (s *Server) acceptLoop() {
 
 func (s *Server) handle(remote net.Conn) {
 	defer s.wg.Done()
-	defer s.untrack(remote)
+	defer s.conns.remove(remote)
 	defer remote.Close()
 	peer := remote.RemoteAddr().String()
 	if pk, ok := remote.(interface{ RemotePublicKey() ed25519.PublicKey }); ok {
@@ -218,11 +192,11 @@ func (s *Server) handle(remote net.Conn) {
 		s.log.Warn("cannot reach the local service", "target", s.Target(), "err", err)
 		return
 	}
-	if !s.track(local) {
+	if !s.conns.add(local) {
 		local.Close()
 		return
 	}
-	defer s.untrack(local)
+	defer s.conns.remove(local)
 	if err := Pipe(remote, local); err != nil && s.ctx.Err() == nil {
 		s.log.Debug("connection ended with an error", "from", peer, "err", err)
 	}

@@ -1,0 +1,51 @@
+package tunnel
+
+import (
+	"net"
+	"sync"
+)
+
+// connSet is the set of open connections of a Client or Server, so that
+// Close can end them all. Its zero value is an empty, open set.
+type connSet struct {
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+// add puts c in the set; false once the set is closed (c is then the
+// caller's to close).
+func (s *connSet) add(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[net.Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+// remove takes c out of the set.
+func (s *connSet) remove(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// closeAll closes the set and every connection in it; false if it was
+// already closed.
+func (s *connSet) closeAll() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	return true
+}
