@@ -58,10 +58,6 @@ type Options struct {
 	// Sync fsyncs every write of every core (hypercore.Options.Sync); by
 	// default writes are safe against a killed process, not power loss.
 	Sync bool
-	// NoSync is the default now and has no effect.
-	//
-	// Deprecated: writes are not fsynced unless Sync is set.
-	NoSync bool
 }
 
 // GetOptions say which core Get opens. Name, KeyPair and Manifest give a

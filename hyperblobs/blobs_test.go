@@ -15,7 +15,7 @@ import (
 
 func newCore(t *testing.T) *hypercore.Core {
 	t.Helper()
-	c, err := hypercore.Open(t.TempDir(), hypercore.Options{NoSync: true})
+	c, err := hypercore.Open(t.TempDir(), hypercore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,7 +50,7 @@ func FuzzDecodeBlockMap(f *testing.F) {
 // endless loops are not, and what an honest id reads is its data.
 func FuzzReader(f *testing.F) {
 	dir := f.TempDir()
-	c, err := hypercore.Open(dir, hypercore.Options{NoSync: true})
+	c, err := hypercore.Open(dir, hypercore.Options{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -87,10 +87,6 @@ type Options struct {
 	// for example a pebble flush, made durable) and can leave blocks that
 	// read back wrong: Get then fails their hash check.
 	Sync bool
-	// NoSync is the default now and has no effect.
-	//
-	// Deprecated: writes are not fsynced unless Sync is set.
-	NoSync bool
 }
 
 // Core is an open hypercore. It is safe for concurrent use.

@@ -12,7 +12,7 @@ import (
 // BenchmarkPut writes a 16 MiB file (MB/s of file data).
 func BenchmarkPut(b *testing.B) {
 	ctx := context.Background()
-	s, err := corestore.Open(b.TempDir(), &corestore.Options{NoSync: true})
+	s, err := corestore.Open(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func BenchmarkCloneMirror(b *testing.B) {
 
 func benchCloneMirror(b *testing.B, noSync bool) {
 	ctx := context.Background()
-	ws, err := corestore.Open(b.TempDir(), &corestore.Options{NoSync: true})
+	ws, err := corestore.Open(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func benchCloneMirror(b *testing.B, noSync bool) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		rs, err := corestore.Open(b.TempDir(), &corestore.Options{NoSync: true})
+		rs, err := corestore.Open(b.TempDir(), nil)
 		if err != nil {
 			b.Fatal(err)
 		}

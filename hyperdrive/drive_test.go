@@ -20,7 +20,7 @@ func testCtx(t *testing.T) context.Context {
 
 func newStore(t *testing.T) *corestore.Store {
 	t.Helper()
-	s, err := corestore.Open(t.TempDir(), &corestore.Options{NoSync: true})
+	s, err := corestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -446,7 +446,7 @@ func TestMirrorHostileKeys(t *testing.T) {
 func TestOpenOwnDriveByKey(t *testing.T) {
 	ctx := testCtx(t)
 	dir := t.TempDir()
-	s, err := corestore.Open(dir, &corestore.Options{NoSync: true})
+	s, err := corestore.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,7 +458,7 @@ func TestOpenOwnDriveByKey(t *testing.T) {
 	key := d.Key()
 	d.Close()
 	s.Close()
-	s, err = corestore.Open(dir, &corestore.Options{NoSync: true})
+	s, err = corestore.Open(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestInteropHyperblobsJSToGo(t *testing.T) {
 	}
 
 	// The same puts in Go give the same IDs, as JSON byte for byte.
-	twin, err := corestore.Open(t.TempDir(), &corestore.Options{NoSync: true})
+	twin, err := corestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestInteropHyperblobsJSToGo(t *testing.T) {
 		}
 	}
 
-	s, err := corestore.Open(t.TempDir(), &corestore.Options{NoSync: true})
+	s, err := corestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestInteropHyperblobsGoToJS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	s, err := corestore.Open(t.TempDir(), &corestore.Options{NoSync: true})
+	s, err := corestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

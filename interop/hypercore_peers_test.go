@@ -81,7 +81,7 @@ func goSeeder(t *testing.T, seed []byte, n int) *hypercore.Core {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := hypercore.Open(t.TempDir(), hypercore.Options{KeyPair: &kp, NoSync: true})
+	w, err := hypercore.Open(t.TempDir(), hypercore.Options{KeyPair: &kp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func goSeeder(t *testing.T, seed []byte, n int) *hypercore.Core {
 
 func openReader(t *testing.T, key []byte, sparse bool) *hypercore.Core {
 	t.Helper()
-	r, err := hypercore.Open(t.TempDir(), hypercore.Options{Key: key, Sparse: sparse, NoSync: true})
+	r, err := hypercore.Open(t.TempDir(), hypercore.Options{Key: key, Sparse: sparse})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -272,7 +272,7 @@ func driveHashes(ctx context.Context, t *testing.T, d *hyperdrive.Drive) string 
 // version after op hdMid.
 func goPlanDrive(ctx context.Context, t *testing.T, pk []byte) (*hyperdrive.Drive, *corestore.Store, uint64) {
 	t.Helper()
-	s, err := corestore.Open(t.TempDir(), &corestore.Options{PrimaryKey: pk, NoSync: true})
+	s, err := corestore.Open(t.TempDir(), &corestore.Options{PrimaryKey: pk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestInteropHyperdriveJSToGo(t *testing.T) {
 		t.Fatalf("versions: Go %d/%d, JS %d/%d", goMid, local.Version(), jsMid, jsFinal)
 	}
 
-	s, err := corestore.Open(t.TempDir(), &corestore.Options{NoSync: true})
+	s, err := corestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,7 +452,7 @@ func TestInteropHyperdriveGoToJS(t *testing.T) {
 	compareTrees(t, "JS mirror of the Go drive", folderTree(t, dir), exp)
 
 	// And the folder JS wrote mirrors back into a fresh Go drive unchanged.
-	s2, err := corestore.Open(t.TempDir(), &corestore.Options{NoSync: true})
+	s2, err := corestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
