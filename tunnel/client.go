@@ -63,6 +63,15 @@ type ClientConfig struct {
 	Port int
 	// Record is the server's host record if already fetched (Resolve).
 	Record *Record
+	// UDP forwards UDP datagrams instead of TCP connections, as
+	// holesail-client --udp: each local sender gets its own DHT connection
+	// to the server, and the server's replies go back to that sender. A
+	// Record saying "udp":true turns it on too.
+	UDP bool
+	// IdleTimeout ends a UDP sender's session (and its DHT connection)
+	// after this long without a datagram either way; 0 means
+	// DefaultUDPIdleTimeout, negative never.
+	IdleTimeout time.Duration
 	// ConnectTimeout bounds each DHT connection to the server; 0 means 60 s.
 	ConnectTimeout time.Duration
 	// Logger receives the client's logs; nil is silent.
@@ -70,11 +79,14 @@ type ClientConfig struct {
 }
 
 // Client is a local TCP listener whose connections are each forwarded over
-// a new HyperDHT connection to a tunnel server, as holesail-client does.
+// a new HyperDHT connection to a tunnel server, as holesail-client does;
+// or, in UDP mode, a local UDP socket whose senders each get one.
 type Client struct {
 	d      *hyperdht.DHT
 	cfg    ClientConfig
-	ln     net.Listener
+	ln     net.Listener   // TCP mode
+	pc     net.PacketConn // UDP mode
+	udp    udpSessions
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -112,24 +124,45 @@ func Listen(ctx context.Context, d *hyperdht.DHT, cfg ClientConfig) (*Client, er
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 60 * time.Second
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		return nil, fmt.Errorf("tunnel: %w", err)
+	if cfg.Record != nil && cfg.Record.UDP {
+		cfg.UDP = true
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{d: d, cfg: cfg, ln: ln, log: log}
+	c := &Client{d: d, cfg: cfg, log: log}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	var lc net.ListenConfig
+	var err error
+	if cfg.UDP {
+		c.pc, err = lc.ListenPacket(ctx, "udp", addr)
+	} else {
+		c.ln, err = lc.Listen(ctx, "tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tunnel: %w", err)
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wg.Add(1)
-	go c.acceptLoop()
+	if cfg.UDP {
+		go c.readLoop()
+	} else {
+		go c.acceptLoop()
+	}
 	return c, nil
 }
 
-// Addr is the local listening address.
-func (c *Client) Addr() net.Addr { return c.ln.Addr() }
+// Addr is the local listening address (a *net.UDPAddr in UDP mode).
+func (c *Client) Addr() net.Addr {
+	if c.pc != nil {
+		return c.pc.LocalAddr()
+	}
+	return c.ln.Addr()
+}
+
+// UDP reports whether the client forwards UDP datagrams.
+func (c *Client) UDP() bool { return c.cfg.UDP }
 
 // Close stops listening, closes every forwarded connection and waits for
 // the client's goroutines.
@@ -138,7 +171,12 @@ func (c *Client) Close() error {
 		return nil
 	}
 	c.cancel()
-	err := c.ln.Close()
+	var err error
+	if c.pc != nil {
+		err = c.pc.Close()
+	} else {
+		err = c.ln.Close()
+	}
 	c.wg.Wait()
 	return err
 }

@@ -49,3 +49,10 @@ func (s *connSet) closeAll() bool {
 	}
 	return true
 }
+
+// len is the number of open connections in the set.
+func (s *connSet) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

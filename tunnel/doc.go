@@ -1,5 +1,5 @@
-// Package tunnel exposes TCP services through HyperDHT, compatible with
-// holesail 2 (holesail-server 2.4, holesail-client 2.3).
+// Package tunnel exposes TCP and UDP services through HyperDHT, compatible
+// with holesail 2 (holesail-server 2.4, holesail-client 2.3).
 //
 // A Server holds a key pair derived from a 32-byte seed. It listens on the
 // DHT under that key pair, keeps a mutable record {"host":...,"port":...}
@@ -17,5 +17,11 @@
 // SHA-256 (SeedFromSecret) and prints hs:// URLs (URL); ParseKey reads
 // those, bare z-base-32 or hex keys, and secrets.
 //
-// UDP services (holesail --udp) are not tunnelled.
+// UDP services (holesail --udp): with ServerConfig.UDP the record says
+// "udp":true and every DHT connection is one UDP session, with its own
+// socket connected to the service. A UDP Client listens on a local UDP
+// port and gives each sender (address and port) its own DHT connection,
+// so replies go back to the sender that caused them. Datagrams travel on
+// the connection's reliable byte stream, each framed by a 4-byte
+// big-endian length, as holesail does; sessions idle for IdleTimeout end.
 package tunnel

@@ -14,8 +14,7 @@ import (
 
 // Record is the mutable DHT record a holesail server keeps under its public
 // key so that clients learn what it serves: JSON such as
-// {"host":"127.0.0.1","port":8080} ("udp":true is added for UDP services,
-// which Warren does not tunnel).
+// {"host":"127.0.0.1","port":8080}, with "udp":true for a UDP service.
 type Record struct {
 	Host string
 	Port int

@@ -27,10 +27,18 @@ var ErrClosed = errors.New("tunnel: closed")
 
 // ServerConfig configures Serve. Only Port is required.
 type ServerConfig struct {
-	// Host and Port are the local TCP service exposed; Host "" means
+	// Host and Port are the local service exposed; Host "" means
 	// 127.0.0.1 (holesail's default).
 	Host string
 	Port int
+	// UDP exposes a UDP service instead of a TCP one, as holesail --udp:
+	// the host record says "udp":true, and every DHT connection is a UDP
+	// session with its own socket to the service, carrying datagrams as
+	// frames (see MaxDatagram).
+	UDP bool
+	// IdleTimeout ends a UDP session after this long without a datagram
+	// either way; 0 means DefaultUDPIdleTimeout, negative never.
+	IdleTimeout time.Duration
 	// Seed is the 32-byte seed of the server's key pair; nil means a random
 	// one. Use SeedFromSecret for a holesail --key secret.
 	Seed []byte
@@ -47,9 +55,10 @@ type ServerConfig struct {
 	Logger *slog.Logger
 }
 
-// Server exposes a local TCP service to clients connecting by key through
-// a HyperDHT node, as holesail-server does: every incoming connection is
-// piped to a new TCP connection to the service.
+// Server exposes a local TCP or UDP service to clients connecting by key
+// through a HyperDHT node, as holesail-server does: every incoming
+// connection is piped to a new TCP connection to the service, or in UDP
+// mode relays datagrams through a new UDP socket to it.
 type Server struct {
 	d      *hyperdht.DHT
 	cfg    ServerConfig
@@ -109,7 +118,7 @@ func Serve(ctx context.Context, d *hyperdht.DHT, cfg ServerConfig) (*Server, err
 	if err != nil {
 		return nil, err
 	}
-	value := Record{Host: cfg.Host, Port: cfg.Port}.Encode()
+	value := Record{Host: cfg.Host, Port: cfg.Port, UDP: cfg.UDP}.Encode()
 	seq, err := PutRecord(ctx, d, kp, value)
 	if err != nil {
 		s.srv.Close()
@@ -137,6 +146,9 @@ func (s *Server) Key() string {
 	}
 	return keyid.ZBase32Encode(s.kp.PublicKey)
 }
+
+// UDP reports whether the server exposes a UDP service.
+func (s *Server) UDP() bool { return s.cfg.UDP }
 
 // Target is the local service's address.
 func (s *Server) Target() string {
@@ -184,9 +196,13 @@ func (s *Server) handle(remote net.Conn) {
 	}
 	s.log.Info("incoming connection", "from", peer)
 	keepAlive(remote)
+	network := "tcp"
+	if s.cfg.UDP {
+		network = "udp"
+	}
 	dctx, cancel := context.WithTimeout(s.ctx, s.cfg.DialTimeout)
 	var dialer net.Dialer
-	local, err := dialer.DialContext(dctx, "tcp", s.Target())
+	local, err := dialer.DialContext(dctx, network, s.Target())
 	cancel()
 	if err != nil {
 		s.log.Warn("cannot reach the local service", "target", s.Target(), "err", err)
@@ -197,7 +213,14 @@ func (s *Server) handle(remote net.Conn) {
 		return
 	}
 	defer s.conns.remove(local)
-	if err := Pipe(remote, local); err != nil && s.ctx.Err() == nil {
+	if s.cfg.UDP {
+		// The socket is connected to the service, so only its datagrams
+		// come back (holesail's socket takes any sender's).
+		err = relayDatagrams(remote, local, idleTimeout(s.cfg.IdleTimeout))
+	} else {
+		err = Pipe(remote, local)
+	}
+	if err != nil && s.ctx.Err() == nil {
 		s.log.Debug("connection ended with an error", "from", peer, "err", err)
 	}
 	s.log.Info("connection closed", "from", peer)
