@@ -14,10 +14,10 @@ import (
 func newTunnelCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tunnel",
-		Short: "Expose and reach TCP services by key (holesail compatible)",
-		Long: "Tunnels carry TCP connections over HyperDHT, end to end encrypted, through NATs,\n" +
-			"compatible with holesail 2: `tunnel serve` exposes a local port and prints a key,\n" +
-			"`tunnel connect KEY` opens a local port that reaches it.",
+		Short: "Expose and reach TCP and UDP services by key (holesail compatible)",
+		Long: "Tunnels carry TCP connections (or UDP datagrams, with --udp) over HyperDHT, end to\n" +
+			"end encrypted, through NATs, compatible with holesail 2: `tunnel serve` exposes a\n" +
+			"local port and prints a key, `tunnel connect KEY` opens a local port that reaches it.",
 	}
 	cmd.AddCommand(newTunnelServeCmd(g), newTunnelConnectCmd(g))
 	return cmd
@@ -31,13 +31,16 @@ func newTunnelServeCmd(g *globals) *cobra.Command {
 		host, key       string
 		port            int
 		public, private bool
-		force           bool
+		force, udp      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --port PORT",
-		Short: "Expose a local TCP service; prints its connection key",
+		Short: "Expose a local TCP or UDP service; prints its connection key",
 		Long: "Expose the TCP service at --host:--port to whoever holds the connection key,\n" +
 			"printed on stdout: first the key (z-base-32), then the hs:// URL holesail takes.\n\n" +
+			"--udp exposes a UDP service instead (as holesail --udp): the published record says\n" +
+			"so, clients then forward datagrams, and each client sender gets its own socket to\n" +
+			"the service; a sender's session ends after 2 minutes without a datagram.\n\n" +
 			"Private mode (the default, as in holesail) hands out the seed of the server's key\n" +
 			"pair and admits only clients using that key pair; --public hands out the public\n" +
 			"key and admits anyone. --key SECRET keeps the same key across runs: the seed is\n" +
@@ -76,7 +79,7 @@ func newTunnelServeCmd(g *globals) *cobra.Command {
 			}
 			defer d.Close()
 			srv, err := tunnel.Serve(sctx, d, tunnel.ServerConfig{
-				Host: host, Port: port, Seed: seed, Private: priv,
+				Host: host, Port: port, Seed: seed, Private: priv, UDP: udp,
 				Logger: g.logger().With("part", "tunnel"),
 			})
 			if err != nil {
@@ -94,7 +97,11 @@ func newTunnelServeCmd(g *globals) *cobra.Command {
 			if priv {
 				mode = "private"
 			}
-			g.logger().Info("serving", "target", srv.Target(), "mode", mode)
+			proto := "tcp"
+			if udp {
+				proto = "udp"
+			}
+			g.logger().Info("serving", "target", srv.Target(), "protocol", proto, "mode", mode)
 			<-ctx.Done()
 			g.logger().Info("closing the tunnel")
 			return nil
@@ -107,6 +114,7 @@ func newTunnelServeCmd(g *globals) *cobra.Command {
 	f.BoolVar(&private, "private", false, "only holders of the seed may connect (default)")
 	f.StringVar(&key, "key", "", "secret the key pair is derived from (SHA-256), as holesail --key")
 	f.BoolVar(&force, "force", false, "allow a --key shorter than 32 characters")
+	f.BoolVar(&udp, "udp", false, "expose a UDP service instead of a TCP one")
 	return cmd
 }
 
@@ -115,12 +123,16 @@ func newTunnelConnectCmd(g *globals) *cobra.Command {
 		host            string
 		port            int
 		public, private bool
+		udp             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "connect KEY",
-		Short: "Open a local TCP port forwarding to a served service",
+		Short: "Open a local TCP or UDP port forwarding to a served service",
 		Long: "Listen on --host:--port and forward every connection to the tunnel server KEY\n" +
 			"(a z-base-32 or hex key from `warren tunnel serve`, or a holesail hs:// URL).\n" +
+			"If the server's record says it serves UDP (or with --udp), listen on a UDP port\n" +
+			"instead and forward datagrams: each local sender gets its own connection to the\n" +
+			"server, whose replies go back to it, until 2 minutes pass without a datagram.\n" +
 			"Prints `listening host:port` on stdout. Without --port the port the server\n" +
 			"published is used (else 8989), as holesail does; --port 0 picks a free one.\n" +
 			"A bare key is tried as a private key first, then as a public key, unless\n" +
@@ -181,16 +193,19 @@ func newTunnelConnectCmd(g *globals) *cobra.Command {
 			if rec == nil {
 				g.logger().Warn("the server published no host record; using defaults")
 			} else {
-				g.logger().Info("server record", "host", rec.Host, "port", rec.Port, "private", k.Private())
+				g.logger().Info("server record", "host", rec.Host, "port", rec.Port, "udp", rec.UDP, "private", k.Private())
 			}
 			cl, err := tunnel.Listen(sctx, d, tunnel.ClientConfig{
-				Key: k, Record: rec, Host: host, Port: lport,
+				Key: k, Record: rec, Host: host, Port: lport, UDP: udp,
 				Logger: g.logger().With("part", "tunnel"),
 			})
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
+			if cl.UDP() {
+				g.logger().Info("forwarding UDP datagrams")
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "listening %s\n", cl.Addr())
 			<-ctx.Done()
 			g.logger().Info("closing the tunnel")
@@ -202,6 +217,7 @@ func newTunnelConnectCmd(g *globals) *cobra.Command {
 	f.StringVar(&host, "host", "", "local address to listen on (default: the served host, else 127.0.0.1)")
 	f.BoolVar(&public, "public", false, "KEY is a public key")
 	f.BoolVar(&private, "private", false, "KEY is a private seed (or a holesail secret)")
+	f.BoolVar(&udp, "udp", false, "forward UDP datagrams (default: what the server's record says)")
 	return cmd
 }
 
