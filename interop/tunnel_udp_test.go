@@ -1,0 +1,247 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/crypto"
+	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/tunnel"
+)
+
+// udpEchoTarget is the UDP service behind the tunnels: it sends every
+// datagram back to its sender.
+func udpEchoTarget(t *testing.T) int {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, tunnel.MaxDatagram)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc.LocalAddr().(*net.UDPAddr).Port
+}
+
+// udpSenders runs senders local UDP sockets at once, each sending count
+// datagrams (a window of 16 at a time, 5 to 1404 bytes of random content
+// under its id and sequence number) through the tunnel at addr and
+// checking that every reply is one of its own, byte for byte. It fails the
+// test on a foreign or corrupted reply, or when fewer than 90% come back
+// (UDP on loopback may drop a few), and returns the total that came back.
+func udpSenders(t *testing.T, addr string, senders, count int) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	got := make([]int, senders)
+	for i := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i] = udpSender(t, addr, byte(i+1), count)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i, n := range got {
+		total += n
+		if n < count*9/10 {
+			t.Errorf("sender %d: %d of %d datagrams came back", i+1, n, count)
+		}
+	}
+	t.Logf("datagrams back per sender: %v of %d", got, count)
+	return total
+}
+
+func udpSender(t *testing.T, addr string, id byte, count int) int {
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	defer c.Close()
+	r := rand.New(rand.NewPCG(uint64(id), 7))
+	sent := map[uint32][]byte{}
+	got := 0
+	buf := make([]byte, tunnel.MaxDatagram)
+	for seq := 0; seq < count; {
+		for i := 0; i < 16 && seq < count; i, seq = i+1, seq+1 {
+			p := make([]byte, 5+r.IntN(1400))
+			p[0] = id
+			binary.BigEndian.PutUint32(p[1:], uint32(seq))
+			for j := 5; j < len(p); j++ {
+				p[j] = byte(r.Uint32())
+			}
+			sent[uint32(seq)] = p
+			if _, err := c.Write(p); err != nil {
+				t.Errorf("sender %d: %v", id, err)
+				return got
+			}
+		}
+		for len(sent) > 0 {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				break // lost: go on with the next window
+			}
+			if n < 5 || buf[0] != id {
+				t.Errorf("sender %d got a datagram that is not its own (%d bytes)", id, n)
+				return got
+			}
+			want, ok := sent[binary.BigEndian.Uint32(buf[1:])]
+			if !ok || !bytes.Equal(want, buf[:n]) {
+				t.Errorf("sender %d: datagram %d corrupted or repeated", id, binary.BigEndian.Uint32(buf[1:]))
+				return got
+			}
+			delete(sent, binary.BigEndian.Uint32(buf[1:]))
+			got++
+		}
+		clear(sent)
+	}
+	return got
+}
+
+// udpRoundTrip sends p from a new socket through the tunnel at addr until
+// it comes back whole (a few tries: UDP).
+func udpRoundTrip(t *testing.T, addr string, p []byte) {
+	t.Helper()
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, tunnel.MaxDatagram)
+	for try := 0; ; try++ {
+		c.Write(p)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := c.Read(buf)
+		if err == nil && bytes.Equal(buf[:n], p) {
+			return
+		}
+		if try == 3 {
+			t.Fatalf("%d-byte datagram: %d bytes back, %v", len(p), n, err)
+		}
+	}
+}
+
+type udpPeerStats struct {
+	Connections int `json:"connections"`
+	ToServer    int `json:"toServer"`
+	ToSenders   int `json:"toSenders"`
+}
+
+// stopUDPPeer closes the peer's stdin, reads its stats and waits for it.
+func stopUDPPeer(t *testing.T, p *Proc) udpPeerStats {
+	t.Helper()
+	p.Stdin.Close()
+	var s udpPeerStats
+	if err := json.Unmarshal([]byte(p.Expect(t, "stats ")), &s); err != nil {
+		t.Fatal(err)
+	}
+	p.Wait(t)
+	return s
+}
+
+// A warren UDP tunnel server and a holesail-style JS UDP client
+// (interop/js/tunnel_udp_peer.js), public and private: the JS client reads
+// the record as holesail writes it ("udp":true between host and port),
+// four local senders at once each get back only their own datagrams,
+// intact, and each sender had its own DHT connection; a 60,000-byte
+// datagram goes through whole.
+func TestInteropTunnelUDPGoServerJSClient(t *testing.T) {
+	env := Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(t, ctx)
+	port := udpEchoTarget(t)
+	for _, mode := range []string{"public", "private"} {
+		t.Run(mode, func(t *testing.T) {
+			srv, err := tunnel.Serve(ctx, tn.node(t, ctx, nil, dht.Config{UDX: tn.u}), tunnel.ServerConfig{Port: port, UDP: true, Private: mode == "private"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			js := env.Start(t, "tunnel_udp_peer.js", "client", tn.boot, srv.Key(), mode)
+			if rec, want := js.Expect(t, "record "), fmt.Sprintf(`{"host":"127.0.0.1","udp":true,"port":%d}`, port); rec != want {
+				t.Fatalf("JS read the record %s, want %s", rec, want)
+			}
+			addr := "127.0.0.1:" + js.Expect(t, "listening ")
+			const senders, count = 4, 300
+			back := udpSenders(t, addr, senders, count)
+			udpRoundTrip(t, addr, bytes.Repeat([]byte("0123456789"), 6000))
+			s := stopUDPPeer(t, js)
+			if s.Connections != senders+1 || s.ToSenders < back+1 {
+				t.Fatalf("JS client stats %+v: want %d connections (one per sender) and at least %d replies", s, senders+1, back+1)
+			}
+		})
+	}
+}
+
+// A holesail-style JS UDP tunnel server and a warren UDP client, public and
+// private; the client takes UDP mode and the mode of the key from the
+// record, and the JS server saw one DHT connection per local sender.
+func TestInteropTunnelUDPJSServerGoClient(t *testing.T) {
+	env := Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(t, ctx)
+	port := udpEchoTarget(t)
+	for _, mode := range []string{"public", "private"} {
+		t.Run(mode, func(t *testing.T) {
+			seed := bytes.Repeat([]byte{byte(len(mode))}, 32)
+			js := env.Start(t, "tunnel_udp_peer.js", "server", tn.boot, strconv.Itoa(port), hex.EncodeToString(seed), mode)
+			keys, err := tunnel.ParseKey(js.Expect(t, "key "), tunnel.Auto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kp *crypto.KeyPair
+			if p, ok := keys[0].KeyPair(); ok && mode == "private" {
+				kp = &p
+			}
+			d := tn.node(t, ctx, kp, dht.Config{UDX: tn.u})
+			k, rec, err := tunnel.Resolve(ctx, d, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec == nil || !rec.UDP || rec.Port != port || k.Private() != (mode == "private") {
+				t.Fatalf("record %+v, private %v", rec, k.Private())
+			}
+			cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if !cl.UDP() {
+				t.Fatal("the client did not take UDP mode from the record")
+			}
+			addr := cl.Addr().String()
+			const senders, count = 4, 300
+			back := udpSenders(t, addr, senders, count)
+			udpRoundTrip(t, addr, bytes.Repeat([]byte("9876543210"), 6000))
+			cl.Close()
+			s := stopUDPPeer(t, js)
+			if s.Connections != senders+1 || s.ToServer < back+1 {
+				t.Fatalf("JS server stats %+v: want %d connections (one per sender) and at least %d datagrams", s, senders+1, back+1)
+			}
+		})
+	}
+}
