@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -14,61 +13,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenp2p/warren/crypto"
-	"github.com/warrenp2p/warren/dht"
-	"github.com/warrenp2p/warren/hyperdht"
 	"github.com/warrenp2p/warren/internal/netlab"
-	"github.com/warrenp2p/warren/udx"
+	"github.com/warrenp2p/warren/internal/netlabdht"
 )
-
-// labNode starts a hyperdht node whose sockets live in h's namespace.
-func labNode(t *testing.T, h *netlab.Host, boot bool, kp *crypto.KeyPair, cfg dht.Config) *hyperdht.DHT {
-	t.Helper()
-	u := udx.New(nil)
-	c := &hyperdht.Config{KeyPair: kp, DHT: cfg, Listen: func(u *udx.UDX, network, addr string) (s *udx.Socket, err error) {
-		if err2 := h.Run(func() error { s, err = u.Listen(network, addr); return err }); err == nil {
-			err = err2
-		}
-		return s, err
-	}}
-	c.DHT.UDX = u
-	c.DHT.Host = h.Addr.String()
-	var d *hyperdht.DHT
-	err := h.Run(func() (err error) {
-		if boot {
-			d, err = hyperdht.NewBootstrapper(h.Addr.String(), 49737, c)
-		} else {
-			d, err = hyperdht.New(c)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
 
 // A tunnel between two peers, each behind its own consistent
 // (endpoint-independent) NAT with a firewall, on a DHT on the public
 // segment: the DHT connection is hole punched. The TCP ends (the service
 // and the client's listener) are on this process's loopback; only the DHT
 // and UDX traffic crosses the lab. Private mode, HTTP/1.0-style half-close
-// and 16 MiB by SHA-256.
+// and 16 MiB by SHA-256; then a UDP tunnel between the same nodes.
 func TestNetlabTunnelAcrossNATs(t *testing.T) {
 	lab := netlab.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	pub := lab.Host("pub", netlab.HostConfig{})
-	labNode(t, pub, true, nil, dht.Config{})
-	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
-	for i := 0; i < 4; i++ {
-		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
-		n := labNode(t, h, false, nil, dht.Config{Bootstrap: bs, Ephemeral: boolp(false), Firewalled: boolp(false)})
-		if err := n.Bootstrapped(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bs := netlabdht.Public(t, ctx, lab, 4, nil)
 	sh := lab.Host("server", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
 	ch := lab.Host("client", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
 
@@ -92,10 +51,7 @@ func TestNetlabTunnelAcrossNATs(t *testing.T) {
 		copy(sum[:], h.Sum(nil))
 	})
 
-	sn := labNode(t, sh, false, nil, dht.Config{Bootstrap: bs})
-	if err := sn.Bootstrapped(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sn := netlabdht.Peer(t, ctx, sh, bs, netlabdht.Options{})
 	srv, err := Serve(ctx, sn, ServerConfig{Port: port, Private: true})
 	if err != nil {
 		t.Fatal(err)
@@ -107,10 +63,7 @@ func TestNetlabTunnelAcrossNATs(t *testing.T) {
 		t.Fatal(err)
 	}
 	kp, _ := keys[0].KeyPair()
-	cn := labNode(t, ch, false, &kp, dht.Config{Bootstrap: bs})
-	if err := cn.Bootstrapped(ctx); err != nil {
-		t.Fatal(err)
-	}
+	cn := netlabdht.Peer(t, ctx, ch, bs, netlabdht.Options{KeyPair: &kp})
 	if !sn.Node().Firewalled() || !cn.Node().Firewalled() {
 		t.Fatalf("peers behind NATs should be firewalled: server %v client %v", sn.Node().Firewalled(), cn.Node().Firewalled())
 	}
@@ -144,5 +97,31 @@ func TestNetlabTunnelAcrossNATs(t *testing.T) {
 	defer dc.Close()
 	if ra, _ := netip.ParseAddrPort(dc.RemoteAddr().String()); ra.Addr() != sh.PublicIP {
 		t.Fatalf("stream goes to %v, not the server's NAT %v", ra, sh.PublicIP)
+	}
+
+	// A public UDP tunnel between the same two nodes: senders on this
+	// process's loopback each get back only their own datagrams, intact.
+	usrv, err := Serve(ctx, sn, ServerConfig{Port: udpEcho(t), UDP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer usrv.Close()
+	ukeys, err := ParseKey(usrv.Key(), Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uk, urec, err := Resolve(ctx, cn, ukeys)
+	if err != nil || urec == nil || !urec.UDP {
+		t.Fatalf("resolve the UDP server: %+v %v", urec, err)
+	}
+	ucl, err := Listen(ctx, cn, ClientConfig{Key: uk, Record: urec, Port: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ucl.Close()
+	for id := byte(1); id <= 2; id++ {
+		if got := udpExchange(t, ucl.Addr().String(), id, 100); got < 90 {
+			t.Fatalf("sender %d: %d of 100 datagrams came back", id, got)
+		}
 	}
 }
