@@ -670,12 +670,30 @@ func (c *Core) Download(ctx context.Context, start, end uint64) error {
 	}
 	w := c.want(start, end)
 	defer c.unwant(w)
-	for i := start; i < end; i++ {
-		if _, err := c.Get(ctx, i, GetOptions{Wait: true, Raw: true}); err != nil {
-			return err
+	// Only the bitfield is looked at: a block it marks is stored (its
+	// record and bytes were committed first), so nothing is read back.
+	i := start
+	for {
+		c.mu.RLock()
+		if c.closed {
+			c.mu.RUnlock()
+			return ErrClosed
+		}
+		changed := c.changed
+		i = max(i, min(c.contiguous, end))
+		for i < end && i < c.t.length && c.hasLocked(i) {
+			i++
+		}
+		c.mu.RUnlock()
+		if i >= end {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
 		}
 	}
-	return nil
 }
 
 // Has reports whether block index is stored locally.
@@ -706,6 +724,7 @@ func (c *Core) Clear(start, end uint64) error {
 		c.dropPages(dirty)
 		return err
 	}
+	c.st.ra.reset()
 	if start < c.contiguous {
 		c.contiguous = start
 	}
@@ -842,19 +861,33 @@ func (c *Core) Proof(req ProofRequest) (*Proof, error) {
 	// Size the node cache for the tree, as a download does: the upper nodes
 	// of consecutive proofs repeat and should not be read again each time.
 	c.st.cacheFit(int(2 * c.t.length))
+	// The block is read first: reading it may read ahead the tree nodes
+	// around it, which the proof then finds in the node cache.
+	var value []byte
+	read := false
+	if req.Block != nil && req.Block.Index < c.t.length {
+		v, ok, err := c.servedBlock(req.Block.Index)
+		if err != nil {
+			return nil, err
+		}
+		value, read = v, ok
+	}
 	p, err := generateProof(c.t.clone(), c.st, req)
 	if err != nil {
 		return nil, err
 	}
 	if p.Block != nil {
-		v, ok, err := c.servedBlock(p.Block.Index)
-		if err != nil {
-			return nil, err
+		if !read || p.Block.Index != req.Block.Index {
+			v, ok, err := c.servedBlock(p.Block.Index)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				return nil, ErrNotAvailable
+			}
+			value = v
 		}
-		if !ok {
-			return nil, ErrNotAvailable
-		}
-		p.Block.Value = v
+		p.Block.Value = value
 	}
 	return p, nil
 }
@@ -863,6 +896,13 @@ func (c *Core) Proof(req ProofRequest) (*Proof, error) {
 // also keeps the block's leaf in the node cache: the proof of its sibling
 // block, usually the next one asked for, needs that leaf. c.mu is held.
 func (c *Core) servedBlock(index uint64) ([]byte, bool, error) {
+	if b, ok, seq := c.st.ra.get(index); ok {
+		return b, true, nil
+	} else if seq {
+		// A peer reading in order: read the blocks after this one too.
+		b, _, ok, err := c.st.readAhead(index)
+		return b, ok, err
+	}
 	n, off, hasOff, ok, err := c.st.leaf(index)
 	if err != nil || !ok || !hasOff {
 		return nil, false, err

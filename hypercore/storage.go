@@ -125,6 +125,10 @@ type store struct {
 	// except by truncation, which empties the cache.
 	cacheMu sync.Mutex
 	cache   []cachedNode
+
+	// ra holds the blocks read ahead for a peer that asks for blocks in
+	// order (see servedBlock).
+	ra readahead
 }
 
 // The node cache has a power-of-two number of slots (48 bytes each),
@@ -198,8 +202,132 @@ func (s *store) cachePut(nodes ...Node) {
 
 func (s *store) cacheReset() {
 	s.cacheMu.Lock()
-	defer s.cacheMu.Unlock()
 	clear(s.cache)
+	s.cacheMu.Unlock()
+	s.ra.reset()
+}
+
+// Serving a run of consecutive blocks reads them ahead: one pebble
+// iterator over their tree nodes (leaves with their offsets and the
+// parents between them, which the proofs of these blocks need) and one
+// pread of their bytes, instead of a pebble get per leaf, a get per proof
+// node and a pread per block.
+const (
+	readaheadBlocks = 64
+	readaheadBytes  = 128 << 10
+)
+
+// readahead is a window of consecutive stored blocks read in one go. The
+// bytes of a stored block never change while its tree does (truncations
+// and reorgs reset the window), so the window stays valid until reset.
+type readahead struct {
+	mu    sync.Mutex
+	first uint64   // block of ends[0]
+	ends  []uint32 // end of each block in buf
+	buf   []byte   // the blocks' bytes, one after the other
+	next  uint64   // the block after the last one asked for
+}
+
+// get returns a copy of block index if the window holds it. It also notes
+// index as the last block asked for and reports whether the request
+// follows the previous one (a sequential reader, worth reading ahead for).
+func (r *readahead) get(index uint64) (b []byte, ok, sequential bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sequential = index == 0 || r.next == index
+	r.next = index + 1
+	if index < r.first || index-r.first >= uint64(len(r.ends)) {
+		return nil, false, sequential
+	}
+	j := index - r.first
+	var start uint32
+	if j > 0 {
+		start = r.ends[j-1]
+	}
+	return append([]byte(nil), r.buf[start:r.ends[j]]...), true, sequential
+}
+
+func (r *readahead) set(first uint64, ends []uint32, buf []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.first, r.ends, r.buf = first, ends, buf
+}
+
+func (r *readahead) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.first, r.ends, r.buf, r.next = 0, nil, nil, 0
+}
+
+// readAhead reads block index and the stored blocks that follow it in the
+// data file, up to readaheadBlocks blocks and readaheadBytes bytes (at
+// least block index), into s.ra, and puts the tree nodes it meets in the
+// node cache. It returns a copy of block index and its leaf, or ok=false
+// when the block is not stored.
+func (s *store) readAhead(index uint64) (b []byte, leaf Node, ok bool, err error) {
+	lo := 2 * index
+	hi := lo + 2*readaheadBlocks
+	if hi < lo {
+		hi = ^uint64(0)
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: s.idx(keyNode, lo), UpperBound: s.idx(keyNode, hi)})
+	if err != nil {
+		return nil, leaf, false, err
+	}
+	var (
+		nodes    []Node
+		ends     []uint32
+		startOff uint64
+		size     uint64
+	)
+	n := len(s.pfx) + 1
+	for valid := it.First(); valid; valid = it.Next() {
+		k := it.Key()
+		if len(k) != n+8 {
+			continue
+		}
+		ni := binary.BigEndian.Uint64(k[n:])
+		node, off, hasOff, derr := decodeNodeRecordOffset(ni, it.Value())
+		if derr != nil {
+			if ni == lo {
+				it.Close()
+				return nil, leaf, false, derr
+			}
+			break
+		}
+		nodes = append(nodes, node)
+		if ni&1 == 1 {
+			continue
+		}
+		// A leaf: the next block of the window if it follows in the file.
+		if ni/2 != index+uint64(len(ends)) || !hasOff || node.Size > MaxBlockSize+EncryptionPadding {
+			if ni == lo && hasOff {
+				it.Close()
+				return nil, leaf, false, fmt.Errorf("%w: block %d size", ErrCorrupt, index)
+			}
+			break
+		}
+		if len(ends) == 0 {
+			startOff, leaf = off, node
+		} else if off != startOff+size || size+node.Size > readaheadBytes {
+			break
+		}
+		size += node.Size
+		ends = append(ends, uint32(size))
+	}
+	if err := it.Close(); err != nil {
+		return nil, leaf, false, err
+	}
+	if len(ends) == 0 {
+		return nil, leaf, false, nil
+	}
+	s.cachePut(nodes...)
+	buf := make([]byte, size)
+	if _, err := s.data.ReadAt(buf, int64(startOff)); err != nil {
+		return nil, leaf, false, fmt.Errorf("%w: block %d: %v", ErrCorrupt, index, err)
+	}
+	s.ra.set(index, ends, buf)
+	return append([]byte(nil), buf[:ends[0]]...), leaf, true, nil
 }
 
 func openStore(dir string, sync bool) (*store, error) {
