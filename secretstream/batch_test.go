@@ -158,3 +158,60 @@ func TestWriteMessagesSteadyStateAllocs(t *testing.T) {
 		t.Errorf("%v allocs per batch", allocs)
 	}
 }
+
+// TestReadBufferGrowsForBulk: a connection that is sent messages one at a
+// time keeps its small read buffer; one that receives a burst grows it
+// once to bulkReadBuffer and then reads without allocating, every message
+// intact.
+func TestReadBufferGrowsForBulk(t *testing.T) {
+	c, s := handshakePair(t, nil, nil)
+	msg := make([]byte, 1000)
+	for i := range 10 {
+		msg[0] = byte(i)
+		if err := c.WriteMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ReadMessage()
+		if err != nil || len(got) != len(msg) || got[0] != byte(i) {
+			t.Fatalf("message %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if n := len(s.rb) - headroom - 1; n != initialReadBuffer {
+		t.Fatalf("read buffer of %d bytes after quiet traffic", n)
+	}
+
+	burst := make([][]byte, 200)
+	for i := range burst {
+		burst[i] = bytes.Repeat([]byte{byte(i)}, 1000+i%17)
+	}
+	send := func() {
+		if err := c.WriteMessages(burst); err != nil {
+			t.Error(err)
+		}
+	}
+	recv := func() {
+		for i, want := range burst {
+			got, err := s.ReadMessage()
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("burst message %d: %d bytes, %v", i, len(got), err)
+			}
+		}
+	}
+	for range 3 {
+		go send()
+		recv()
+	}
+	if n := len(s.rb) - headroom - 1; n != bulkReadBuffer {
+		t.Fatalf("read buffer of %d bytes after bursts, want %d", n, bulkReadBuffer)
+	}
+	done := make(chan struct{})
+	allocs := testing.AllocsPerRun(5, func() {
+		go func() { send(); done <- struct{}{} }()
+		recv()
+		<-done
+	})
+	// The goroutine and its closure are the only allocations.
+	if allocs > 3 {
+		t.Errorf("%v allocations per burst", allocs)
+	}
+}

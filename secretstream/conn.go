@@ -140,6 +140,7 @@ type Conn struct {
 	pull      sodiumState
 	gotHeader bool
 	pending   []byte // plaintext not yet returned by Read
+	bulk      bool   // reads fill the buffer: grow it to bulkReadBuffer
 	rerr      error  // sticky read error
 
 	writeMu sync.Mutex
@@ -183,7 +184,7 @@ func newConn(raw net.Conn, cfg *Config, initiator bool) *Conn {
 	if c.maxFrame < headerFrameSize {
 		c.maxFrame = headerFrameSize
 	}
-	c.rb = make([]byte, headroom+1+4096)
+	c.rb = make([]byte, headroom+1+initialReadBuffer)
 	c.r, c.w = headroom+1, headroom+1
 	c.armIdle()
 	return c
@@ -436,6 +437,18 @@ func (c *Conn) noiseHandshake() error {
 	return nil
 }
 
+// A connection reads into a small buffer (initialReadBuffer bytes) until
+// a read of at least bulkReadHint bytes fills it to its end, a sign that
+// the peer sends faster than we read; the buffer then grows once to
+// bulkReadBuffer bytes, so a bulk transfer costs one read system call per
+// bulkReadBuffer bytes instead of one per few KiB, while the many quiet
+// connections of a node keep small buffers.
+const (
+	initialReadBuffer = 4096
+	bulkReadHint      = 2048
+	bulkReadBuffer    = 64 << 10
+)
+
 // readRaw reads one frame body of at most max bytes, unencrypted. The slice
 // is valid until the next read.
 func (c *Conn) readRaw(max int) ([]byte, error) {
@@ -490,6 +503,15 @@ func (c *Conn) fill(n int) error {
 	const start = headroom + 1
 	for c.w-c.r < n {
 		if c.w == len(c.rb) {
+			if c.bulk && len(c.rb)-start < bulkReadBuffer {
+				// The stream keeps the buffer full: read it in larger
+				// pieces from now on (one allocation, then none).
+				nb := make([]byte, start+bulkReadBuffer)
+				c.w = start + copy(nb[start:], c.rb[c.r:c.w])
+				c.r = start
+				c.rb = nb
+				continue
+			}
 			if c.r > start {
 				// Move the partial data to the front.
 				c.w = start + copy(c.rb[start:], c.rb[c.r:c.w])
@@ -513,6 +535,11 @@ func (c *Conn) fill(n int) error {
 		}
 		m, err := c.raw.Read(c.rb[c.w:])
 		if m > 0 {
+			// A read that filled a good part of the buffer to its end
+			// suggests more was waiting.
+			if m >= bulkReadHint && c.w+m == len(c.rb) {
+				c.bulk = true
+			}
 			c.w += m
 			c.lastRecv.Store(int64(time.Since(c.epoch)))
 		}
