@@ -17,39 +17,23 @@ import (
 	"github.com/warrenp2p/warren/dht"
 	"github.com/warrenp2p/warren/hyperdht"
 	"github.com/warrenp2p/warren/internal/netlab"
-	"github.com/warrenp2p/warren/udx"
+	"github.com/warrenp2p/warren/internal/netlabdht"
 )
 
-// labHyperDHT starts a Go hyperdht node whose sockets live in h's namespace.
+// labLogger is a lab node's logger: debug logs on stderr under -v,
+// silent otherwise.
+func labLogger(h *netlab.Host) *slog.Logger {
+	if !testing.Verbose() {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", h.Name)
+}
+
+// labHyperDHT starts a Go hyperdht node whose sockets live in h's
+// namespace (a bootstrapper on netlabdht.BootstrapPort with boot).
 func labHyperDHT(t *testing.T, h *netlab.Host, boot bool, cfg dht.Config) *hyperdht.DHT {
 	t.Helper()
-	u := udx.New(nil)
-	var log *slog.Logger
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", h.Name)
-	}
-	c := &hyperdht.Config{Logger: log, DHT: cfg, Listen: func(u *udx.UDX, network, addr string) (s *udx.Socket, err error) {
-		if err2 := h.Run(func() error { s, err = u.Listen(network, addr); return err }); err == nil {
-			err = err2
-		}
-		return s, err
-	}}
-	c.DHT.UDX = u
-	c.DHT.Host = h.Addr.String()
-	var d *hyperdht.DHT
-	err := h.Run(func() (err error) {
-		if boot {
-			d, err = hyperdht.NewBootstrapper(h.Addr.String(), 49737, c)
-		} else {
-			d, err = hyperdht.New(c)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return netlabdht.Node(t, h, netlabdht.Options{Bootstrapper: boot, DHT: cfg, Logger: labLogger(h)})
 }
 
 // startLabJS runs hyperdht_peer.js inside h's namespace.
@@ -91,22 +75,10 @@ func testInteropNetlabHolepunch(t *testing.T, goNAT, jsNAT netlab.NAT, dir strin
 	lab := netlab.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	pub := lab.Host("pub", netlab.HostConfig{})
-	labHyperDHT(t, pub, true, dht.Config{})
-	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
-	for i := 0; i < 4; i++ {
-		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
-		n := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolPtr(false), Firewalled: boolPtr(false)})
-		if err := n.Bootstrapped(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bs := netlabdht.Public(t, ctx, lab, 4, labLogger)
 	gh := lab.Host("gopeer", netlab.HostConfig{NAT: goNAT, Firewall: true})
 	jh := lab.Host("jspeer", netlab.HostConfig{NAT: jsNAT, Firewall: true})
-	user := labHyperDHT(t, gh, false, dht.Config{Bootstrap: bs})
-	if err := user.Bootstrapped(ctx); err != nil {
-		t.Fatal(err)
-	}
+	user := netlabdht.Peer(t, ctx, gh, bs, netlabdht.Options{Logger: labLogger(gh)})
 	js := startLabJS(t, env, jh, "join", bs[0], "0", "host="+jh.Addr.String())
 	if !user.Node().Firewalled() || !js.Firewalled {
 		t.Fatalf("peers behind NATs should be firewalled: go %v js %v", user.Node().Firewalled(), js.Firewalled)
@@ -182,21 +154,9 @@ func TestInteropHyperDHTNetlabSameNAT(t *testing.T) {
 	lab := netlab.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	pub := lab.Host("pub", netlab.HostConfig{})
-	labHyperDHT(t, pub, true, dht.Config{})
-	bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
-	for i := 0; i < 4; i++ {
-		h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
-		n := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolPtr(false), Firewalled: boolPtr(false)})
-		if err := n.Bootstrapped(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bs := netlabdht.Public(t, ctx, lab, 4, labLogger)
 	h := lab.Host("home", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
-	user := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs})
-	if err := user.Bootstrapped(ctx); err != nil {
-		t.Fatal(err)
-	}
+	user := netlabdht.Peer(t, ctx, h, bs, netlabdht.Options{Logger: labLogger(h)})
 	js := startLabJS(t, env, h, "join", bs[0], "0", "host="+h.Addr.String())
 	checkConnectBothWays(t, ctx, js, user)
 }

@@ -7,13 +7,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/warrenp2p/warren/internal/netlab"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,6 +23,8 @@ import (
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
 	"github.com/warrenp2p/warren/hyperdht"
+	"github.com/warrenp2p/warren/internal/netlab"
+	"github.com/warrenp2p/warren/internal/netlabdht"
 	"github.com/warrenp2p/warren/tunnel"
 	"github.com/warrenp2p/warren/udx"
 )
@@ -294,26 +294,6 @@ func TestInteropTunnelJSServerGoClient(t *testing.T) {
 	}
 }
 
-// labTunnelDHT starts a Go hyperdht node with key pair kp whose sockets
-// live in h's namespace.
-func labTunnelDHT(t *testing.T, h *netlab.Host, kp *crypto.KeyPair, cfg dht.Config) *hyperdht.DHT {
-	t.Helper()
-	c := &hyperdht.Config{KeyPair: kp, DHT: cfg, Listen: func(u *udx.UDX, network, addr string) (s *udx.Socket, err error) {
-		if err2 := h.Run(func() error { s, err = u.Listen(network, addr); return err }); err == nil {
-			err = err2
-		}
-		return s, err
-	}}
-	c.DHT.UDX = udx.New(nil)
-	c.DHT.Host = h.Addr.String()
-	var d *hyperdht.DHT
-	if err := h.Run(func() (err error) { d, err = hyperdht.New(c); return err }); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
-}
-
 // startLabTunnelJS runs tunnel_peer.js inside h's namespace, its DHT node
 // on h's address.
 func startLabTunnelJS(t *testing.T, env *Env, h *netlab.Host, args ...string) *Proc {
@@ -336,25 +316,13 @@ func TestInteropTunnelNetlab(t *testing.T) {
 			lab := netlab.New(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
-			pub := lab.Host("pub", netlab.HostConfig{})
-			labHyperDHT(t, pub, true, dht.Config{})
-			bs := []string{netip.AddrPortFrom(pub.Addr, 49737).String()}
-			for i := 0; i < 4; i++ {
-				h := lab.Host(fmt.Sprintf("pub%d", i), netlab.HostConfig{})
-				n := labHyperDHT(t, h, false, dht.Config{Bootstrap: bs, Ephemeral: boolPtr(false), Firewalled: boolPtr(false)})
-				if err := n.Bootstrapped(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
+			bs := netlabdht.Public(t, ctx, lab, 4, labLogger)
 			gh := lab.Host("gopeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
 			jh := lab.Host("jspeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
 
 			if dir == "go-server" {
 				port := httpTarget(t) // on this process's loopback, where the Go server dials
-				d := labHyperDHT(t, gh, false, dht.Config{Bootstrap: bs})
-				if err := d.Bootstrapped(ctx); err != nil {
-					t.Fatal(err)
-				}
+				d := netlabdht.Peer(t, ctx, gh, bs, netlabdht.Options{Logger: labLogger(gh)})
 				srv, err := tunnel.Serve(ctx, d, tunnel.ServerConfig{Port: port, Private: true})
 				if err != nil {
 					t.Fatal(err)
@@ -380,10 +348,7 @@ func TestInteropTunnelNetlab(t *testing.T) {
 				t.Fatal(err)
 			}
 			kp, _ := keys[0].KeyPair()
-			d := labTunnelDHT(t, gh, &kp, dht.Config{Bootstrap: bs})
-			if err := d.Bootstrapped(ctx); err != nil {
-				t.Fatal(err)
-			}
+			d := netlabdht.Peer(t, ctx, gh, bs, netlabdht.Options{KeyPair: &kp, Logger: labLogger(gh)})
 			k, rec, err := tunnel.Resolve(ctx, d, keys)
 			if err != nil || rec == nil {
 				t.Fatalf("resolve: %+v %v", rec, err)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -242,6 +243,84 @@ func TestInteropTunnelUDPJSServerGoClient(t *testing.T) {
 			if s.Connections != senders+1 || s.ToServer < back+1 {
 				t.Fatalf("JS server stats %+v: want %d connections (one per sender) and at least %d datagrams", s, senders+1, back+1)
 			}
+		})
+	}
+}
+
+// holesail 2.4.1 itself in UDP mode (holesail --udp; its Holesail class, as
+// the CLI runs it) against warren, both ways, private and public: opt-in
+// like TestInteropTunnelHolesail (WARREN_HOLESAIL_MODULES).
+func TestInteropTunnelHolesailUDP(t *testing.T) {
+	env := Require(t)
+	mods := os.Getenv(holesailEnv)
+	if mods == "" {
+		t.Skipf("%s is not set (a node_modules directory with holesail 2.4.1)", holesailEnv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(t, ctx)
+	port := udpEchoTarget(t)
+	start := func(t *testing.T, args ...string) *Proc {
+		ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+		cmd := env.Command(ctx, "tunnel_holesail.js", append([]string{tn.boot}, args...)...)
+		cmd.Env = append(cmd.Env, "HOLESAIL_MODULES="+mods, "HOLESAIL_UDP=1")
+		return env.StartCmd(t, cmd, cancel)
+	}
+	const senders, count = 3, 200
+	for _, private := range []bool{true, false} {
+		name := map[bool]string{true: "private", false: "public"}[private]
+		t.Run("warren-server/"+name, func(t *testing.T) {
+			cfg := tunnel.ServerConfig{Port: port, UDP: true, Private: private}
+			s, _ := tunnel.NewSecret()
+			key := tunnel.URL(true, s)
+			if private {
+				cfg.Seed = tunnel.SeedFromSecret(s)
+			}
+			srv, err := tunnel.Serve(ctx, tn.node(t, ctx, nil, dht.Config{UDX: tn.u}), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			if !private {
+				key = srv.Key()
+			}
+			hs := start(t, "client", key)
+			var info struct{ Protocol string }
+			if err := json.Unmarshal([]byte(hs.Expect(t, "info ")), &info); err != nil || info.Protocol != "udp" {
+				t.Fatalf("holesail client protocol %q %v, want udp", info.Protocol, err)
+			}
+			addr := "127.0.0.1:" + hs.Expect(t, "listening ")
+			udpSenders(t, addr, senders, count)
+			udpRoundTrip(t, addr, bytes.Repeat([]byte("0123456789"), 6000))
+			hs.Wait(t)
+		})
+		t.Run("holesail-server/"+name, func(t *testing.T) {
+			hs := start(t, "server", strconv.Itoa(port), name)
+			var info struct{ Key, URL string }
+			if err := json.Unmarshal([]byte(hs.Expect(t, "info ")), &info); err != nil {
+				t.Fatal(err)
+			}
+			keys, err := tunnel.ParseKey(info.URL, tunnel.Auto)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := tn.node(t, ctx, nil, dht.Config{UDX: tn.u})
+			k, rec, err := tunnel.Resolve(ctx, d, keys)
+			if err != nil || rec == nil || !rec.UDP || rec.Port != port {
+				t.Fatalf("resolve: %+v %v", rec, err)
+			}
+			if kp, ok := k.KeyPair(); ok {
+				d = tn.node(t, ctx, &kp, dht.Config{UDX: tn.u})
+			}
+			cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			udpSenders(t, cl.Addr().String(), senders, count)
+			udpRoundTrip(t, cl.Addr().String(), bytes.Repeat([]byte("9876543210"), 6000))
+			cl.Close()
+			hs.Wait(t)
 		})
 	}
 }

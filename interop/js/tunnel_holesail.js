@@ -7,6 +7,8 @@
 //       prints "info <json>" (holesail's info: key, url, publicKey, ...)
 //   node tunnel_holesail.js <bootstrap> client <key or hs:// url>
 //       prints "info <json>" and "listening <port>"
+// HOLESAIL_UDP=1 starts the server with udp (holesail --udp); the client
+// takes UDP from the server's record, as holesail does.
 // Closing stdin exits.
 const path = require('path')
 const Module = require('module')
@@ -40,7 +42,8 @@ async function main () {
   const [role, a, b, c] = process.argv.slice(3)
   let hs
   if (role === 'server') {
-    hs = new Holesail({ server: true, port: Number(a), host: '127.0.0.1', secure: b === 'private', key: c })
+    const udp = process.env.HOLESAIL_UDP === '1' || undefined
+    hs = new Holesail({ server: true, port: Number(a), host: '127.0.0.1', secure: b === 'private', key: c, udp })
   } else {
     hs = new Holesail({ client: true, key: a, port: 0, host: '127.0.0.1' })
   }
@@ -54,7 +57,10 @@ async function main () {
   console.log('info ' + JSON.stringify(hs.info))
   if (role === 'client') {
     const proxy = hs.dht.proxy
-    if (!proxy.listening) await new Promise((resolve) => proxy.once('listening', resolve))
+    // A TCP proxy (net.Server) or, for UDP, a dgram socket: wait until bound.
+    let bound = false
+    try { bound = proxy.address().port > 0 } catch {}
+    if (!bound) await new Promise((resolve) => proxy.once('listening', resolve))
     console.log('listening ' + proxy.address().port)
   }
   process.stdin.resume()
