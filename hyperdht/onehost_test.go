@@ -94,3 +94,72 @@ func TestIsBogon(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectServerSettledAfterAnnounce: a server that announced while
+// firewalled (from its client socket) and then learned it is reachable
+// tells clients its DHT socket's address, while its relays still reach it
+// at the client socket. A firewalled client on the same host dials the
+// advertised address; the server must answer on the socket the client
+// reached, not open the stream from the one the relay used (that raced the
+// handshake reply, and when the reply won each side dropped the other's
+// packets: a connection accepted on both sides that timed out).
+func TestConnectServerSettledAfterAnnounce(t *testing.T) {
+	tn := newTestnet(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	kp, _ := crypto.NewKeyPair()
+	var sn *DHT
+	var srv *Server
+	for try := 0; srv == nil; try++ {
+		if try == 10 {
+			t.Skip("no server announced from its client socket in 10 tries")
+		}
+		n := tn.add(t, &Config{})
+		s, err := n.Listen(ctx, kp, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for !n.Node().RemoteAddr().IsValid() {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the server never learned its address")
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		s.mu.Lock()
+		viaClientSocket := len(s.relays) > 0
+		for _, r := range s.relays {
+			viaClientSocket = viaClientSocket && r.PeerAddress.Port() != n.Node().LocalAddr().Port()
+		}
+		s.mu.Unlock()
+		if viaClientSocket {
+			sn, srv = n, s
+			break
+		}
+		s.Close()
+		n.Close()
+	}
+	echoServer(t, srv)
+	cn := tn.add(t, &Config{DHT: dht.Config{Ephemeral: boolp(true), NoQuickFirewall: true}})
+	if err := cn.Bootstrapped(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		c, err := cn.Connect(ctx, kp.PublicKey)
+		if err != nil {
+			t.Fatalf("connect %d: %v", i, err)
+		}
+		if got, want := c.RemoteAddr().String(), sn.Node().LocalAddr().String(); got != want {
+			t.Errorf("connect %d: the client reached the server at %s, not at its advertised %s", i, got, want)
+		}
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4)
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("echo %d: %q %v (remote %v)", i, buf, err, c.RemoteAddr())
+		}
+		c.Close()
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
 	"github.com/warrenp2p/warren/noise"
+	"github.com/warrenp2p/warren/secretstream"
 	"github.com/warrenp2p/warren/udx"
 )
 
@@ -476,6 +477,8 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 		s.startRelay(rp)
 	}
 
+	d.log.Debug("hyperdht: server handshake", "client", clientAddr, "server", serverAddr, "direct", direct,
+		"clientFirewall", remote.Firewall, "sameHost", sameHost, "punch", sp != nil, "relay", relay != nil, "ourRemote", ourRemote)
 	switch {
 	case remote.Firewall == FirewallOpen || direct:
 		sock := reqSock
@@ -485,15 +488,24 @@ func (s *Server) handshake(req *dht.Request, hs *Handshake) ([]byte, dht.PacketC
 		if sock != nil {
 			rs.connect(sock, clientAddr)
 		}
-	case sameHost:
+	case sameHost && !ourRemote.IsValid():
 		// Same host over loopback: no punching is needed to reach the
 		// address the relay saw, so open the stream from our side too.
+		// (A reachable server waits instead, as below: it told the
+		// client its own address, which the client dials, and the relay
+		// may have reached it on another socket, its client socket from
+		// before its firewall check passed. Opening the stream from
+		// there raced the reply: when the reply won, the client sent to
+		// one socket and dropped what came from the other, and the
+		// connection was dead on both sides.)
 		rs.connect(reqSock, clientAddr)
 	case sp != nil && sp.p != nil:
 		// The reply leaves from the puncher's socket so the client's relay
 		// learns the address our NAT gives that socket.
 		return msg, sp.p.conn
 	}
+	// Otherwise the stream connects to the client's first packet, on
+	// whichever socket and from whichever address it comes.
 	return msg, nil
 }
 
@@ -714,6 +726,23 @@ wait:
 	}
 	c, err := secure(rs.stream, false, res, s.kp.PublicKey, s.d.keepAlive)
 	if err != nil {
+		rs.destroy()
+		return
+	}
+	// Hand out only a connection the client is at the other end of: its
+	// header frame proves it. A stream opened to a client that gave up
+	// (its handshake reply came too late, so it destroyed its stream
+	// unconnected, without a word) would otherwise be accepted and then
+	// time out, and a swarm may keep it over the client's next, good
+	// connection.
+	if sc, ok := c.(*secretstream.Conn); ok {
+		hctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
+		err = sc.Handshake(hctx)
+		cancel()
+	}
+	if err != nil {
+		s.d.log.Debug("hyperdht: accepted stream got no header from the client, dropped", "err", err)
+		c.Close()
 		rs.destroy()
 		return
 	}
