@@ -56,7 +56,7 @@ func (tn *testnet) node(t testing.TB, cfg dht.Config, kp *crypto.KeyPair) *hyper
 	cfg.Host = "127.0.0.1"
 	cfg.Bootstrap = tn.boot
 	cfg.UDX = tn.u
-	n, err := hyperdht.New(&hyperdht.Config{DHT: cfg, KeyPair: kp})
+	n, err := hyperdht.New(&hyperdht.Config{DHT: cfg, KeyPair: kp, Logger: dhtLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +72,9 @@ func (tn *testnet) swarm(t testing.TB, cfg *Config) *Swarm {
 		c = *cfg
 	}
 	c.DHT = tn.node(t, dht.Config{}, c.KeyPair)
+	if c.Logger == nil {
+		c.Logger = dbgLogger
+	}
 	s, err := New(&c)
 	if err != nil {
 		t.Fatal(err)
@@ -561,7 +564,7 @@ func TestReconnectReplacesStale(t *testing.T) {
 	}
 	kp, _ := crypto.NewKeyPair()
 	bNode := tn.node(t, dht.Config{}, &kp)
-	b, err := New(&Config{DHT: bNode})
+	b, err := New(&Config{DHT: bNode, Logger: dbgLogger})
 	if err != nil {
 		t.Fatal(err)
 	}
