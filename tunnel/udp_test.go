@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,6 +81,24 @@ func TestFrames(t *testing.T) {
 	if _, err := fr.next(); !errors.Is(err, ErrFrameTooLarge) {
 		t.Fatalf("MaxDatagram+1: %v", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type oneByteReader struct{ r io.Reader }
@@ -352,5 +372,148 @@ func TestUDPServerRejectsHugeFrame(t *testing.T) {
 	c.Write([]byte{0x7f, 0, 0, 0})
 	if n, err := c.Read(make([]byte, 16)); err == nil {
 		t.Fatalf("connection still open after a huge frame (read %d bytes)", n)
+	}
+}
+
+// A server session outlives "connection refused" from a service that is
+// not listening yet: once the service is up, datagrams flow.
+func TestRelayDatagramsServiceLate(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	local, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, peer := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- relayDatagrams(remote, local, 0) }()
+	defer func() {
+		peer.Close()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	}()
+	peer.SetDeadline(time.Now().Add(30 * time.Second))
+	// Nobody listens: the kernel answers with port unreachable.
+	for range 3 {
+		if _, err := peer.Write(appendFrame(nil, []byte("too early"))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	svc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	defer svc.Close()
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			n, from, err := svc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if string(buf[:n]) != "too early" {
+				svc.WriteTo(buf[:n], from)
+			}
+		}
+	}()
+	if _, err := peer.Write(appendFrame(nil, []byte("in time"))); err != nil {
+		t.Fatal(err)
+	}
+	p, err := newFrameReader(peer).next()
+	if err != nil || string(p) != "in time" {
+		t.Fatalf("reply %q %v", p, err)
+	}
+}
+
+// A UDP client whose server cannot be reached drops the sender's datagrams,
+// ends the session, and tries again on the next datagram; Close does not
+// hang.
+func TestUDPClientServerUnreachable(t *testing.T) {
+	tn := newTestnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	kp, _ := crypto.NewKeyPair()
+	var logs lockedBuffer
+	cl, err := Listen(ctx, tn.node(t, nil, dht.Config{UDX: tn.u}), ClientConfig{
+		Key: Key{PublicKey: kp.PublicKey}, UDP: true, Port: -1, ConnectTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("udp", cl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for round := 1; round <= 2; round++ {
+		c.Write([]byte("anyone?"))
+		deadline := time.Now().Add(30 * time.Second)
+		for strings.Count(logs.String(), "cannot connect to the tunnel server") < round || cl.udp.len() > 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: sessions %d, logs:\n%s", round, cl.udp.len(), logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- cl.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close hangs")
+	}
+}
+
+// Closing a UDP server or client with live sessions ends them and does not
+// hang.
+func TestUDPCloseWithSessions(t *testing.T) {
+	tn := newTestnet(t)
+	for _, which := range []string{"server", "client"} {
+		cl, srv := udpTunnel(t, tn, udpEcho(t), false, 0)
+		c, err := net.Dial("udp", cl.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		buf := make([]byte, 10)
+		for try := 0; ; try++ {
+			c.Write([]byte("x"))
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := c.Read(buf); err == nil {
+				break
+			} else if try == 3 {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan error, 1)
+		go func() {
+			if which == "server" {
+				done <- srv.Close()
+			} else {
+				done <- cl.Close()
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s Close hangs", which)
+		}
+		if which == "server" {
+			// The client's session ends when the server's side goes.
+			deadline := time.Now().Add(30 * time.Second)
+			for cl.udp.len() > 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("the client's session outlives the server")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
 	}
 }
