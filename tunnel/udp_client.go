@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // udpSession is one local sender of a UDP Client: its datagrams go over one
@@ -84,6 +85,11 @@ func (c *Client) readLoop() {
 				return
 			}
 			c.log.Debug("UDP read failed", "err", err)
+			select { // do not spin on an error that repeats
+			case <-time.After(10 * time.Millisecond):
+			case <-c.ctx.Done():
+				return
+			}
 			continue
 		}
 		s, created := c.udp.get(from)
