@@ -162,6 +162,13 @@ func (c *connector) through(ctx context.Context, addr netip.AddrPort) (net.Conn,
 	}
 	hs, err := DecodeHandshake(res.Value)
 	if err != nil || hs.Mode != ModeReply || res.From != addr || hs.Noise == nil {
+		mode := -1
+		if hs != nil {
+			mode = int(hs.Mode)
+		}
+		// An empty value is a node that knows no route to the server
+		// (it left, or moved to other relays): hyperdht answers so.
+		d.log.Debug("hyperdht: bad handshake reply", "node", addr, "from", res.From, "empty", len(res.Value) == 0, "mode", mode, "err", err)
 		return nil, false, errors.New("hyperdht: bad handshake reply")
 	}
 	relayed := hs.PeerAddress != nil
