@@ -298,8 +298,15 @@ func TestInteropTunnelJSServerGoClient(t *testing.T) {
 // on h's address.
 func startLabTunnelJS(t *testing.T, env *Env, h *netlab.Host, args ...string) *Proc {
 	t.Helper()
+	return startLabTunnelScript(t, env, h, "tunnel_peer.js", args...)
+}
+
+// startLabTunnelScript runs a tunnel peer script inside h's namespace, its
+// DHT node on h's address.
+func startLabTunnelScript(t *testing.T, env *Env, h *netlab.Host, script string, args ...string) *Proc {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	cmd := h.Command(ctx, env.Node, append([]string{env.Script("tunnel_peer.js")}, args...)...)
+	cmd := h.Command(ctx, env.Node, append([]string{env.Script(script)}, args...)...)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(env.Dir, "node_modules"), "TUNNEL_DHT_HOST="+h.Addr.String())
 	return env.StartCmd(t, cmd, cancel)
 }

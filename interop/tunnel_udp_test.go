@@ -17,6 +17,8 @@ import (
 
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/internal/netlab"
+	"github.com/warrenp2p/warren/internal/netlabdht"
 	"github.com/warrenp2p/warren/tunnel"
 )
 
@@ -52,13 +54,20 @@ func udpEchoTarget(t *testing.T) int {
 // (UDP on loopback may drop a few), and returns the total that came back.
 func udpSenders(t *testing.T, addr string, senders, count int) int {
 	t.Helper()
+	return udpSendersVia(t, nil, addr, senders, count)
+}
+
+// udpSendersVia is udpSenders with the senders' sockets in h's namespace
+// (nil: this one).
+func udpSendersVia(t *testing.T, h *netlab.Host, addr string, senders, count int) int {
+	t.Helper()
 	var wg sync.WaitGroup
 	got := make([]int, senders)
 	for i := range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i] = udpSender(t, addr, byte(i+1), count)
+			got[i] = udpSender(t, h, addr, byte(i+1), count)
 		}()
 	}
 	wg.Wait()
@@ -73,8 +82,19 @@ func udpSenders(t *testing.T, addr string, senders, count int) int {
 	return total
 }
 
-func udpSender(t *testing.T, addr string, id byte, count int) int {
-	c, err := net.Dial("udp4", addr)
+// udpDial opens a UDP socket to addr in h's namespace (nil: this one).
+func udpDial(h *netlab.Host, addr string) (c net.Conn, err error) {
+	if h == nil {
+		return net.Dial("udp4", addr)
+	}
+	if rerr := h.Run(func() error { c, err = net.Dial("udp4", addr); return err }); err == nil {
+		err = rerr
+	}
+	return c, err
+}
+
+func udpSender(t *testing.T, h *netlab.Host, addr string, id byte, count int) int {
+	c, err := udpDial(h, addr)
 	if err != nil {
 		t.Error(err)
 		return 0
@@ -123,9 +143,12 @@ func udpSender(t *testing.T, addr string, id byte, count int) int {
 
 // udpRoundTrip sends p from a new socket through the tunnel at addr until
 // it comes back whole (a few tries: UDP).
-func udpRoundTrip(t *testing.T, addr string, p []byte) {
+func udpRoundTrip(t *testing.T, addr string, p []byte) { t.Helper(); udpRoundTripVia(t, nil, addr, p) }
+
+// udpRoundTripVia is udpRoundTrip from h's namespace (nil: this one).
+func udpRoundTripVia(t *testing.T, h *netlab.Host, addr string, p []byte) {
 	t.Helper()
-	c, err := net.Dial("udp4", addr)
+	c, err := udpDial(h, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +344,71 @@ func TestInteropTunnelHolesailUDP(t *testing.T) {
 			udpRoundTrip(t, cl.Addr().String(), bytes.Repeat([]byte("9876543210"), 6000))
 			cl.Close()
 			hs.Wait(t)
+		})
+	}
+}
+
+// Warren and holesail-style JS UDP tunnels across two consistent NATs
+// (each peer behind its own endpoint-independent NAT with a firewall, the
+// DHT on the public segment), both directions, private mode. The JS client
+// connects without a reusable socket, as holesail's UDP client does. A JS
+// peer's UDP end lives in its namespace, so its service and its listener
+// are reached there.
+func TestInteropTunnelUDPNetlab(t *testing.T) {
+	env := Require(t)
+	for _, dir := range []string{"go-server", "js-server"} {
+		t.Run(dir, func(t *testing.T) {
+			lab := netlab.New(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			bs := netlabdht.Public(t, ctx, lab, 4, labLogger)
+			gh := lab.Host("gopeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+			jh := lab.Host("jspeer", netlab.HostConfig{NAT: netlab.EndpointIndependent, Firewall: true})
+			const senders, count = 2, 150
+			if dir == "go-server" {
+				d := netlabdht.Peer(t, ctx, gh, bs, netlabdht.Options{Logger: labLogger(gh)})
+				srv, err := tunnel.Serve(ctx, d, tunnel.ServerConfig{Port: udpEchoTarget(t), UDP: true, Private: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer srv.Close()
+				js := startLabTunnelScript(t, env, jh, "tunnel_udp_peer.js", "client", bs[0], srv.Key(), "private")
+				js.Expect(t, "record ")
+				addr := "127.0.0.1:" + js.Expect(t, "listening ")
+				udpSendersVia(t, jh, addr, senders, count)
+				udpRoundTripVia(t, jh, addr, bytes.Repeat([]byte("0123456789"), 6000))
+				if s := stopUDPPeer(t, js); s.Connections != senders+1 {
+					t.Fatalf("JS client stats %+v, want %d connections", s, senders+1)
+				}
+				return
+			}
+			var port int
+			if err := jh.Run(func() error { port = udpEchoTarget(t); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			seed := bytes.Repeat([]byte{5}, 32)
+			js := startLabTunnelScript(t, env, jh, "tunnel_udp_peer.js", "server", bs[0], strconv.Itoa(port), hex.EncodeToString(seed), "private")
+			keys, err := tunnel.ParseKey(js.Expect(t, "key "), tunnel.Private)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kp, _ := keys[0].KeyPair()
+			d := netlabdht.Peer(t, ctx, gh, bs, netlabdht.Options{KeyPair: &kp, Logger: labLogger(gh)})
+			k, rec, err := tunnel.Resolve(ctx, d, keys)
+			if err != nil || rec == nil || !rec.UDP {
+				t.Fatalf("resolve: %+v %v", rec, err)
+			}
+			cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			udpSenders(t, cl.Addr().String(), senders, count)
+			udpRoundTrip(t, cl.Addr().String(), bytes.Repeat([]byte("9876543210"), 6000))
+			cl.Close()
+			if s := stopUDPPeer(t, js); s.Connections != senders+1 {
+				t.Fatalf("JS server stats %+v, want %d connections", s, senders+1)
+			}
 		})
 	}
 }
