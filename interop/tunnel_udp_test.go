@@ -143,7 +143,10 @@ func udpSender(t *testing.T, h *netlab.Host, addr string, id byte, count int) in
 
 // udpRoundTrip sends p from a new socket through the tunnel at addr until
 // it comes back whole (a few tries: UDP).
-func udpRoundTrip(t *testing.T, addr string, p []byte) { t.Helper(); udpRoundTripVia(t, nil, addr, p) }
+func udpRoundTrip(t *testing.T, addr string, p []byte) {
+	t.Helper()
+	udpRoundTripVia(t, nil, addr, p)
+}
 
 // udpRoundTripVia is udpRoundTrip from h's namespace (nil: this one).
 func udpRoundTripVia(t *testing.T, h *netlab.Host, addr string, p []byte) {
