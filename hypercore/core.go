@@ -1190,6 +1190,15 @@ func (s *applyState) getNode(index uint64) (Node, bool, error) {
 	return s.c.st.getNode(index)
 }
 
+// trustedNode returns a verified node without reading storage: one this
+// batch verified or one in the node cache.
+func (s *applyState) trustedNode(index uint64) (Node, bool) {
+	if n, ok := s.nodes[index]; ok {
+		return n, true
+	}
+	return s.c.st.cacheGet(index)
+}
+
 // apply verifies one proof against the batch state and adds its records
 // to wb. It returns the block to write, if any.
 func (s *applyState) apply(p *Proof) (*pendingBlock, error) {

@@ -582,27 +582,49 @@ func decodeNodeRecord(index uint64, b []byte) (Node, error) {
 }
 
 func decodeNodeRecordOffset(index uint64, b []byte) (n Node, offset uint64, hasOffset bool, err error) {
-	bad := fmt.Errorf("%w: node %d", ErrCorrupt, index)
-	s := &compact.State{Buf: b, End: len(b)}
-	size, err := compact.Uint.Decode(s)
-	if err != nil {
-		return n, 0, false, bad
+	// Decoded by hand: this runs for every node read, and a failure is rare
+	// enough to build its error only then.
+	size, k, ok := readRecordUint(b)
+	if !ok || len(b)-k < 32 {
+		return n, 0, false, fmt.Errorf("%w: node %d", ErrCorrupt, index)
 	}
-	h, err := compact.Bytes32.Decode(s)
-	if err != nil {
-		return n, 0, false, bad
-	}
-	n = Node{Index: index, Size: size, Hash: h}
-	if s.Start == s.End {
+	n = Node{Index: index, Size: size, Hash: [32]byte(b[k : k+32])}
+	b = b[k+32:]
+	if len(b) == 0 {
 		return n, 0, false, nil
 	}
-	if index&1 == 1 {
-		return n, 0, false, bad
-	}
-	if offset, err = compact.Uint.Decode(s); err != nil || s.Start != s.End || offset > maxSafe {
-		return n, 0, false, bad
+	offset, k, ok = readRecordUint(b)
+	if index&1 == 1 || !ok || k != len(b) || offset > maxSafe {
+		return n, 0, false, fmt.Errorf("%w: node %d", ErrCorrupt, index)
 	}
 	return n, offset, true, nil
+}
+
+// readRecordUint reads a compact-encoding uint (as compact.Uint decodes
+// it) from the front of b and returns it with its length.
+func readRecordUint(b []byte) (v uint64, n int, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	switch a := b[0]; {
+	case a <= 0xfc:
+		return uint64(a), 1, true
+	case a == 0xfd:
+		if len(b) < 3 {
+			return 0, 0, false
+		}
+		return uint64(binary.LittleEndian.Uint16(b[1:])), 3, true
+	case a == 0xfe:
+		if len(b) < 5 {
+			return 0, 0, false
+		}
+		return uint64(binary.LittleEndian.Uint32(b[1:])), 5, true
+	default:
+		if len(b) < 9 {
+			return 0, 0, false
+		}
+		return binary.LittleEndian.Uint64(b[1:]), 9, true
+	}
 }
 
 // headRecord is the signed state of the core.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/warrenp2p/warren/compact"
 	"github.com/warrenp2p/warren/flattree"
 )
 
@@ -507,4 +508,118 @@ func TestServeReadahead(t *testing.T) {
 	}
 	serveAll(t, w2, r4, seq(0, 100))
 	verifyAll(t, r4)
+}
+
+// TestVerifyStopsAtTrustedNode: a reader that asked for many blocks at
+// once gets proofs sized for its state at the time; verifying them in
+// order stops at the first node already verified. The block is still
+// checked against that node, a wrong node below it fails the proof, and
+// the nodes above it are neither trusted nor stored.
+func TestVerifyStopsAtTrustedNode(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 64)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	up, err := w.Proof(ProofRequest{Upgrade: &RequestUpgrade{Start: 0, Length: 64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Manifest = w.Manifest()
+	if err := r.Apply(up); err != nil {
+		t.Fatal(err)
+	}
+	var proofs []*Proof
+	for i := range uint64(64) {
+		rb, err := r.BlockRequest(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := w.Proof(ProofRequest{Block: rb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proofs = append(proofs, p)
+	}
+	clone := func(p *Proof) *Proof {
+		q := *p
+		b := *p.Block
+		b.Value = append([]byte(nil), b.Value...)
+		b.Nodes = append([]Node(nil), b.Nodes...)
+		q.Block = &b
+		return &q
+	}
+	if err := r.Apply(proofs[0]); err != nil {
+		t.Fatal(err)
+	}
+	// Block 1's leaf came with block 0's proof: a wrong block 1 fails on
+	// it, and a wrong node above it is never looked at.
+	bad := clone(proofs[1])
+	bad.Block.Value[0] ^= 1
+	if err := r.Apply(bad); !errors.Is(err, ErrInvalidChecksum) {
+		t.Fatalf("wrong block: %v", err)
+	}
+	if r.Has(1) {
+		t.Fatal("wrong block stored")
+	}
+	top := clone(proofs[1])
+	top.Block.Nodes[len(top.Block.Nodes)-1].Hash[0] ^= 1
+	if err := r.Apply(top); err != nil {
+		t.Fatalf("block 1 with a wrong node above its trusted leaf: %v", err)
+	}
+	// Block 2: its sibling (block 3's leaf) is new and must be right.
+	bad = clone(proofs[2])
+	bad.Block.Nodes[0].Hash[0] ^= 1
+	if _, err := r.ApplyBatch([]*Proof{bad}); err == nil {
+		t.Fatal("wrong sibling accepted")
+	}
+	// The rest in batches, as a peer answers a pipelined download. Had the
+	// spoilt node of block 1 been stored, they would fail against it.
+	for i := 2; i < 64; i += 16 {
+		var batch []*Proof
+		for _, p := range proofs[i:min(i+16, 64)] {
+			batch = append(batch, clone(p))
+		}
+		n, err := r.ApplyBatch(batch)
+		if err != nil || n != len(batch) {
+			t.Fatalf("batch at %d: %d applied, %v", i, n, err)
+		}
+	}
+	verifyAll(t, r)
+	if r.ContiguousLength() != 64 {
+		t.Fatalf("contiguous %d", r.ContiguousLength())
+	}
+}
+
+// FuzzNodeRecordCompact: the hand-written node record decoder accepts
+// exactly what compact-encoding's uint, 32 bytes and an optional uint
+// (leaves only) accept, with the same values.
+func FuzzNodeRecordCompact(f *testing.F) {
+	f.Add(uint64(4), encodeLeafRecord(Node{Size: 1 << 20, Hash: [32]byte{1}}, 1<<33))
+	f.Add(uint64(5), encodeNodeRecord(Node{Size: 70000, Hash: [32]byte{2}}))
+	f.Add(uint64(6), append([]byte{0xfd, 1}, make([]byte, 33)...))
+	f.Fuzz(func(t *testing.T, index uint64, b []byte) {
+		n, off, has, err := decodeNodeRecordOffset(index, b)
+		// The reference, with compact.
+		s := &compact.State{Buf: b, End: len(b)}
+		size, e1 := compact.Uint.Decode(s)
+		h, e2 := compact.Bytes32.Decode(s)
+		ok := e1 == nil && e2 == nil
+		var roff uint64
+		rhas := false
+		if ok && s.Start != s.End {
+			var e3 error
+			roff, e3 = compact.Uint.Decode(s)
+			rhas = true
+			ok = index&1 == 0 && e3 == nil && s.Start == s.End && roff <= maxSafe
+		}
+		if ok != (err == nil) {
+			t.Fatalf("%x: decoder err %v, reference ok %v", b, err, ok)
+		}
+		if !ok {
+			return
+		}
+		if n != (Node{Index: index, Size: size, Hash: h}) || has != rhas || off != roff {
+			t.Fatalf("%x: %v %d %v, reference %d %x %d %v", b, n, off, has, size, h, roff, rhas)
+		}
+	})
 }
