@@ -60,6 +60,7 @@ type Peer struct {
 	mData     *protomux.Message
 	mNoData   *protomux.Message
 	mWant     *protomux.Message
+	mUnwant   *protomux.Message
 	mRange    *protomux.Message
 	mBitfield *protomux.Message
 	mExt      *protomux.Message
@@ -69,10 +70,19 @@ type Peer struct {
 	// messages to play a malicious peer.
 	tamper func(*Data)
 
-	mu      sync.Mutex
-	queue   []func()
-	data    []*Data // data messages, applied in batches
-	wake    chan struct{}
+	mu    sync.Mutex
+	queue []func()
+	data  []*Data // data messages, applied in batches
+	wake  chan struct{}
+	// inMsgs and inBytes count the remote's messages waiting in queue and
+	// data; at maxQueuedMsgs or maxQueuedBytes the mux reader waits (on
+	// space) for the worker to take them, so the remote's stream stops
+	// being read instead of the queue growing. inHigh is the most ever
+	// waiting.
+	inMsgs  int
+	inBytes int
+	inHigh  int
+	space   chan struct{}
 	err     error
 	done    chan struct{}
 	timeout time.Duration
@@ -88,7 +98,8 @@ type Peer struct {
 	inflight        map[uint64]inflightReq
 	inflightBlock   map[uint64]bool
 	skip            map[uint64]time.Time // blocks that timed out here, until when
-	sentWants       map[uint64]bool      // want batches asked of the remote
+	sentWants       map[uint64]uint64    // want batches announced to the remote: the update pass that last needed each
+	wantPass        uint64               // update passes so far
 	timeouts        uint64
 	blocks          uint64
 	lastExtRecv     string
@@ -98,6 +109,8 @@ type Peer struct {
 	corked          int           // bytes of answers in the current protomux batch (run goroutine only)
 	lastShrink      time.Time     // when window last shrank
 	upgradeInflight bool
+	reorg           *pendingReorg // a newer fork whose ancestor is being narrowed down
+	reorgInflight   bool          // a hash request of reorg is in flight
 	nextID          uint64
 	cursor          uint64
 	cursorFork      uint64
@@ -124,11 +137,12 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		initiator:     initiator,
 		hsHash:        append([]byte(nil), handshakeHash...),
 		wake:          make(chan struct{}, 1),
+		space:         make(chan struct{}, 1),
 		done:          make(chan struct{}),
 		inflight:      map[uint64]inflightReq{},
 		inflightBlock: map[uint64]bool{},
 		skip:          map[uint64]time.Time{},
-		sentWants:     map[uint64]bool{},
+		sentWants:     map[uint64]uint64{},
 		remoteWants:   map[Want]bool{},
 		window:        maxInflight,
 		nextID:        1,
@@ -157,15 +171,12 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		if err != nil {
 			return err
 		}
-		p.mu.Lock()
-		p.data = append(p.data, d)
-		p.mu.Unlock()
-		p.signal()
+		p.push(len(b), func() { p.data = append(p.data, d) })
 		return nil
 	})
 	p.mNoData = ch.AddMessage(on(p, decodeNoData, p.onNoData))
 	p.mWant = ch.AddMessage(on(p, decodeWant, p.onWant))
-	ch.AddMessage(on(p, decodeWant, p.onUnwant))
+	p.mUnwant = ch.AddMessage(on(p, decodeWant, p.onUnwant))
 	p.mBitfield = ch.AddMessage(on(p, decodeBitfield, p.onBitfield))
 	p.mRange = ch.AddMessage(on(p, decodeRange, p.onRange))
 	p.mExt = ch.AddMessage(on(p, decodeExtension, p.onExtension))
@@ -194,12 +205,48 @@ func on[T any](p *Peer, decode func([]byte) (T, error), fn func(T)) func([]byte)
 			return err
 		}
 		if fn != nil {
-			p.enqueue(func() { fn(m) })
+			p.push(len(b), func() { p.queue = append(p.queue, func() { fn(m) }) })
 		}
 		return nil
 	}
 }
 
+// The remote's messages wait for the worker in a bounded queue: past
+// maxQueuedMsgs messages or maxQueuedBytes bytes the mux reader waits, so
+// a remote that sends faster than we handle (a flood of requests, say) is
+// no longer read, as a net.Conn reader that stops calling Read holds a
+// sender back. The worker takes the whole queue at once, so an honest
+// remote's burst (a window of requests or answers) is never held up for
+// long.
+const (
+	maxQueuedMsgs  = 2048
+	maxQueuedBytes = 8 << 20
+)
+
+// push runs add (which appends the message of size bytes to queue or
+// data) under p.mu once the queue has room, and wakes the worker. It runs
+// on the mux reader. Once the worker has ended the message is dropped.
+func (p *Peer) push(size int, add func()) {
+	p.mu.Lock()
+	for p.inMsgs >= maxQueuedMsgs || p.inBytes >= maxQueuedBytes {
+		p.mu.Unlock()
+		select {
+		case <-p.space:
+		case <-p.done:
+			return
+		}
+		p.mu.Lock()
+	}
+	add()
+	p.inMsgs++
+	p.inBytes += size
+	p.inHigh = max(p.inHigh, p.inMsgs)
+	p.mu.Unlock()
+	p.signal()
+}
+
+// enqueue queues local work for the worker (never blocks: its amount is
+// bounded by what this side does, not by the remote).
 func (p *Peer) enqueue(f func()) {
 	p.mu.Lock()
 	p.queue = append(p.queue, f)
@@ -276,7 +323,12 @@ func (p *Peer) run() {
 			p.mu.Lock()
 			q, data := p.queue, p.data
 			p.queue, p.data = nil, nil
+			p.inMsgs, p.inBytes = 0, 0
 			p.mu.Unlock()
+			select {
+			case p.space <- struct{}{}:
+			default:
+			}
 			if len(q) == 0 && len(data) == 0 {
 				break
 			}
@@ -378,7 +430,7 @@ func (p *Peer) onRequest(r *Request) {
 		p.mNoData.Send(encodeNoData(NoData{Request: r.ID}))
 		return
 	}
-	if r.Block != nil && !p.c.Has(r.Block.Index) {
+	if r.Block != nil && !p.c.hasOpen(r.Block.Index) {
 		p.mNoData.Send(encodeNoData(NoData{Request: r.ID}))
 		return
 	}
@@ -411,6 +463,14 @@ func (p *Peer) onData(data []*Data) {
 			continue // unsolicited or cancelled: ignore, as JS does
 		}
 		p.done1(f.req)
+		if f.req.Hash != nil {
+			p.onReorgHash(d)
+			continue
+		}
+		if f.req.Upgrade != nil && p.c.isReorgData(d) {
+			p.onReorgData(d)
+			continue
+		}
 		p.window = min(maxInflight, p.window*2)
 		if f.req.Block != nil {
 			// Stored or rejected below: either way no longer in flight.
@@ -456,6 +516,9 @@ func (p *Peer) done1(req *Request) {
 	if req.Upgrade != nil {
 		p.upgradeInflight = false
 	}
+	if req.Hash != nil {
+		p.reorgInflight = false
+	}
 }
 
 func (p *Peer) onNoData(m NoData) {
@@ -467,6 +530,9 @@ func (p *Peer) onNoData(m NoData) {
 	if b := f.req.Block; b != nil {
 		p.addRange(Range{Drop: true, Start: b.Index, Length: 1})
 		p.r.release(b.Index, p, true)
+	}
+	if f.req.Hash != nil {
+		p.reorgFailed()
 	}
 }
 
@@ -559,6 +625,9 @@ func (p *Peer) send(r *Request) {
 	if r.Upgrade != nil {
 		p.upgradeInflight = true
 	}
+	if r.Hash != nil {
+		p.reorgInflight = true
+	}
 	p.mRequest.Send(compact.Encode[*Request](RequestCodec, r))
 }
 
@@ -566,6 +635,7 @@ func (p *Peer) send(r *Request) {
 // local changes, an upgrade request when the remote is ahead, and block
 // requests up to the peer's window.
 func (p *Peer) update() {
+	p.wantPass++
 	info := p.c.Info()
 	if !p.sentAny || info.Length != p.sentLength || info.Fork != p.sentFork {
 		p.sendSync()
@@ -581,7 +651,13 @@ func (p *Peer) update() {
 			Manifest: p.c.Manifest() == nil,
 		})
 	}
-	if !p.upgradeInflight && p.remoteFork > info.Fork && info.Length > 0 && p.remoteLength > 0 {
+	if p.reorg != nil && (p.reorg.b.fork != p.remoteFork || p.reorg.b.fork <= info.Fork) {
+		p.reorg = nil // the remote moved on, or the core did
+	}
+	if p.reorg != nil {
+		// Narrowing down where the new fork leaves ours.
+		p.requestReorgNodes()
+	} else if !p.upgradeInflight && p.remoteFork > info.Fork && info.Length > 0 && p.remoteLength > 0 {
 		// The writer truncated: fetch its new tree from 0 and follow it.
 		p.send(&Request{Fork: p.remoteFork, Upgrade: &RequestUpgrade{Start: 0, Length: p.remoteLength}})
 	}
@@ -593,7 +669,7 @@ func (p *Peer) update() {
 		// Every block below the contiguous length is stored: start past it
 		// rather than rescanning a range already downloaded on every update.
 		for i := max(w.start, info.ContiguousLength); i < min(w.end, info.Length) && len(p.inflight) < p.window; i++ {
-			if p.inflightBlock[i] || p.c.Has(i) {
+			if p.inflightBlock[i] || p.c.hasOpen(i) {
 				continue
 			}
 			if !p.remoteHasBlock(i) {
@@ -615,7 +691,7 @@ func (p *Peer) update() {
 		p.cursor, p.cursorFork = info.ContiguousLength, info.Fork
 	}
 	for i := p.cursor; i < info.Length && len(p.inflight) < p.window; i++ {
-		if p.c.Has(i) {
+		if p.c.hasOpen(i) {
 			if i == p.cursor {
 				p.cursor++
 			}
@@ -657,7 +733,7 @@ func (p *Peer) requestBlock(fork, i uint64) bool {
 	if p.skipped(i) || !p.r.claim(i, p) {
 		return true
 	}
-	rb, err := p.c.BlockRequest(i)
+	rb, err := p.c.blockRequestOpen(i)
 	if err != nil {
 		p.r.release(i, p, false)
 		return false
@@ -667,22 +743,8 @@ func (p *Peer) requestBlock(fork, i uint64) bool {
 }
 
 // wantBatch is the span of blocks one want message asks about (hypercore
-// asks in batches of this many bits).
-const wantBatch = 1 << 21
-
-// maybeWant asks the remote, once per batch, which blocks it holds around
-// block i: its contiguous announcement does not cover i.
-func (p *Peer) maybeWant(i uint64) {
-	if i < p.remoteContig || i >= p.remoteLength {
-		return
-	}
-	b := i / wantBatch
-	if p.sentWants[b] || len(p.sentWants) >= 64 {
-		return
-	}
-	p.sentWants[b] = true
-	p.mWant.Send(encodeWant(Want{Start: b * wantBatch, Length: wantBatch}))
-}
+// asks in batches of this many bits). A variable for tests only.
+var wantBatch uint64 = 1 << 21
 
 // maxBitfieldReply bounds the words one bitfield message carries.
 const maxBitfieldReply = 1 << 14

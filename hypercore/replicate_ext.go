@@ -69,12 +69,13 @@ func (e *Extension) Broadcast(msg []byte) int {
 // Close unregisters the extension; messages under its name are then
 // ignored.
 func (e *Extension) Close() error {
-	releaseReplicator(e.r, func(r *replicator) {
-		e.closed = true
-		if r.exts[e.name] == e {
-			delete(r.exts, e.name)
-		}
-	})
+	r := e.r
+	r.mu.Lock()
+	e.closed = true
+	if r.exts[e.name] == e {
+		delete(r.exts, e.name)
+	}
+	r.mu.Unlock()
 	return nil
 }
 

@@ -2,62 +2,12 @@ package hypercore
 
 import (
 	"slices"
-	"sync"
 	"time"
 )
 
 // DefaultRequestTimeout is how long a Peer waits for the answer to a
 // request before it cancels it and lets another peer fetch the block.
 const DefaultRequestTimeout = 30 * time.Second
-
-// replicator is what every Peer replicating one Core shares: which peer
-// has a request for a block in flight (so peers spread the blocks instead
-// of fetching each one from all of them), the live peers, and the
-// registered extensions. A Core's replicator lives while it has peers or
-// extensions; it is kept in a package table because it belongs to the
-// replication side, not to the stored core.
-type replicator struct {
-	mu    sync.Mutex
-	c     *Core
-	peers map[*Peer]struct{}
-	owner map[uint64]*Peer
-	exts  map[string]*Extension
-}
-
-var (
-	replicatorsMu sync.Mutex
-	replicators   = map[*Core]*replicator{}
-)
-
-// replicatorFor returns c's replicator, creating it; the caller must add a
-// peer or an extension to it under replicatorsMu's protection, which
-// acquire does.
-func acquireReplicator(c *Core, add func(r *replicator)) *replicator {
-	replicatorsMu.Lock()
-	defer replicatorsMu.Unlock()
-	r := replicators[c]
-	if r == nil {
-		r = &replicator{c: c, peers: map[*Peer]struct{}{}, owner: map[uint64]*Peer{}, exts: map[string]*Extension{}}
-		replicators[c] = r
-	}
-	r.mu.Lock()
-	add(r)
-	r.mu.Unlock()
-	return r
-}
-
-// releaseReplicator runs drop on r and forgets r once it holds nothing.
-func releaseReplicator(r *replicator, drop func(r *replicator)) {
-	replicatorsMu.Lock()
-	defer replicatorsMu.Unlock()
-	r.mu.Lock()
-	drop(r)
-	empty := len(r.peers) == 0 && len(r.exts) == 0
-	r.mu.Unlock()
-	if empty && replicators[r.c] == r {
-		delete(replicators, r.c)
-	}
-}
 
 // claim records that p requests block i; it fails while another peer has
 // a request for it in flight.
@@ -105,39 +55,6 @@ func (r *replicator) list() []*Peer {
 	return r.othersLocked(nil)
 }
 
-// Peers returns the peers currently replicating c.
-func (c *Core) Peers() []*Peer {
-	replicatorsMu.Lock()
-	r := replicators[c]
-	replicatorsMu.Unlock()
-	if r == nil {
-		return nil
-	}
-	return r.list()
-}
-
-// join adds p to its core's replicator.
-func (p *Peer) join() {
-	p.r = acquireReplicator(p.c, func(r *replicator) { r.peers[p] = struct{}{} })
-}
-
-// leave removes p and hands its in-flight blocks to the other peers.
-func (p *Peer) leave() {
-	var wake []*Peer
-	releaseReplicator(p.r, func(r *replicator) {
-		delete(r.peers, p)
-		for i, o := range r.owner {
-			if o == p {
-				delete(r.owner, i)
-			}
-		}
-		wake = r.othersLocked(p)
-	})
-	for _, q := range wake {
-		q.signal()
-	}
-}
-
 // SetRequestTimeout sets how long p waits for the answer to one request
 // before cancelling it and leaving the block to other peers (0 restores
 // DefaultRequestTimeout).
@@ -182,6 +99,9 @@ func (p *Peer) expire(now time.Time) time.Time {
 		}
 		p.mCancel.Send(encodeCancel(Cancel{Request: id}))
 		p.done1(f.req)
+		if f.req.Hash != nil {
+			p.reorgFailed()
+		}
 		if b := f.req.Block; b != nil {
 			// Not from this peer for a while: another one may have it.
 			if len(p.skip) < maxInflight*4 {
@@ -246,11 +166,12 @@ func (r *replicator) broadcastHave(from *Peer, stored []uint64) {
 	if len(stored) == 0 {
 		return
 	}
-	contig := r.c.ContiguousLength()
+	c := from.c
+	contig := c.ContiguousLength()
 	var runs []Range
 	slices.Sort(stored)
 	for _, i := range stored {
-		if i < contig || !r.c.Has(i) {
+		if i < contig || !c.hasOpen(i) {
 			continue
 		}
 		if k := len(runs) - 1; k >= 0 && runs[k].Start+runs[k].Length == i {

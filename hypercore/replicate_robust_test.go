@@ -1,0 +1,379 @@
+package hypercore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+	"weak"
+
+	"github.com/warrenp2p/warren/compact"
+	"github.com/warrenp2p/warren/protomux"
+)
+
+// rawRemote is a hand-driven remote end of a hypercore channel: it opens
+// the channel to a Peer of c and lets the test send any message. Incoming
+// data messages are counted; everything else is ignored.
+type rawRemote struct {
+	mux  *protomux.Mux
+	msgs []*protomux.Message
+	mu   sync.Mutex
+	data int
+}
+
+func newRawRemote(t *testing.T, c *Core) (*rawRemote, *Peer) {
+	t.Helper()
+	ca, cb := net.Pipe()
+	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
+	mb := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
+	t.Cleanup(func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() })
+	hs := bytes.Repeat([]byte{0x5a}, 64)
+	peer, err := c.Replicate(ma, false, hs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := &rawRemote{mux: mb}
+	dk := c.DiscoveryKey()
+	ch, err := mb.Channel(protomux.ChannelOptions{Protocol: Protocol, ID: dk[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		var h func([]byte) error
+		if i == 3 { // data
+			h = func([]byte) error { rr.mu.Lock(); rr.data++; rr.mu.Unlock(); return nil }
+		}
+		rr.msgs = append(rr.msgs, ch.AddMessage(h))
+	}
+	capa, _ := Capability(true, c.Key(), hs)
+	if err := ch.Open(encodeHandshake(Handshake{Capability: capa})); err != nil {
+		t.Fatal(err)
+	}
+	ma.Start()
+	mb.Start()
+	return rr, peer
+}
+
+func (rr *rawRemote) answers() int {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	return rr.data
+}
+
+// TestReplicateRequestFloodBounded: a remote that floods requests while
+// the worker cannot keep up (here: stalled on the core's lock) fills the
+// peer's incoming queue up to its bound and no further: the stream is
+// simply no longer read. An honest reader of the same core is served in
+// the meantime, and the flooder's requests are answered too.
+func TestReplicateRequestFloodBounded(t *testing.T) {
+	const n = 300
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	rr, pw := newRawRemote(t, w)
+	rr.msgs[0].Send(encodeSync(Sync{Length: 0, CanUpgrade: true, Downloading: true}))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stop := make(chan struct{})
+	var flood sync.WaitGroup
+	flood.Add(1)
+	go func() {
+		defer flood.Done()
+		for k := uint64(0); ; k++ {
+			for j := range uint64(512) {
+				i := (k*512 + j) % n
+				rr.msgs[1].Send(compact.Encode[*Request](RequestCodec, &Request{ID: k*512 + j + 1, Block: &RequestBlock{Index: i}}))
+			}
+			if rr.mux.WaitDrain(ctx) != nil {
+				return
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	defer func() { close(stop); flood.Wait() }()
+
+	// Stall the writer's workers: the flood piles up in the queue.
+	w.mu.Lock()
+	for {
+		pw.mu.Lock()
+		full := pw.inMsgs >= maxQueuedMsgs
+		pw.mu.Unlock()
+		if full {
+			break
+		}
+		if ctx.Err() != nil {
+			w.mu.Unlock()
+			t.Fatal("the flood never filled the queue")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the flood goes on meanwhile
+	pw.mu.Lock()
+	high, bytes := pw.inHigh, pw.inBytes
+	pw.mu.Unlock()
+	w.mu.Unlock()
+	if high > maxQueuedMsgs || bytes > maxQueuedBytes+64<<10 {
+		t.Fatalf("queue grew to %d messages, %d bytes (bound %d)", high, bytes, maxQueuedMsgs)
+	}
+
+	// An honest reader gets everything while the flood goes on.
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	connect(t, w, r, nil)
+	waitBlocks(t, r, n)
+	verifyAll(t, r)
+	for rr.answers() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("the flooding remote got no answer")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	pw.mu.Lock()
+	high = pw.inHigh
+	pw.mu.Unlock()
+	if high > maxQueuedMsgs {
+		t.Fatalf("queue grew to %d messages", high)
+	}
+}
+
+// TestReplicateCoreClosedMidStream: closing a core while its peers are
+// downloading or serving ends the peers; nothing reads the closed storage
+// (pebble panics on a read after Close, which took the process down).
+func TestReplicateCoreClosedMidStream(t *testing.T) {
+	const n = 4000
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for iter := range 6 {
+		r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+		l := connect(t, w, r, nil)
+		if _, err := r.Get(ctx, uint64(iter*100), GetOptions{Wait: true}); err != nil {
+			t.Fatal(err)
+		}
+		r.Close()
+		select {
+		case <-l.b.Done():
+		case <-ctx.Done():
+			t.Fatal("reader's peer did not end after Close")
+		}
+		l.kill()
+	}
+	// The serving side closed mid-stream.
+	w2 := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	connect(t, w, w2, nil)
+	waitBlocks(t, w2, n)
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	l := connect(t, w2, r, nil)
+	if _, err := r.Get(ctx, 100, GetOptions{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	w2.Close()
+	select {
+	case <-l.a.Done():
+	case <-ctx.Done():
+		t.Fatal("server's peer did not end after Close")
+	}
+}
+
+// countReplicators counts the live entries of the replicator registry.
+func countReplicators() int {
+	k := 0
+	replicators.Range(func(_, v any) bool {
+		if v.(weak.Pointer[replicator]).Value() != nil {
+			k++
+		}
+		return true
+	})
+	return k
+}
+
+// replicatorEntries counts the registry's entries, live or not.
+func replicatorEntries() int {
+	k := 0
+	replicators.Range(func(_, _ any) bool { k++; return true })
+	return k
+}
+
+// TestReplicatorReleasedWithCore: the per-core replication state (peers,
+// block claims, extensions) goes away with the core's peers and
+// extensions; a closed core whose extension was never closed is not kept
+// alive by the package.
+func TestReplicatorReleasedWithCore(t *testing.T) {
+	before := replicatorEntries()
+	func() {
+		w, err := Open(t.TempDir(), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, w, 0, 20)
+		key := w.Key()
+		r, err := Open(t.TempDir(), Options{Key: key[:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.RegisterExtension("left-open", func(*Peer, []byte) { _ = w })
+		r.RegisterExtension("left-open", nil)
+		ca, cb := net.Pipe()
+		ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
+		mb := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
+		hs := bytes.Repeat([]byte{1}, 64)
+		pa, _ := w.Replicate(ma, true, hs)
+		pb, _ := r.Replicate(mb, false, hs)
+		ma.Start()
+		mb.Start()
+		waitBlocks(t, r, 20)
+		if len(w.Peers()) != 1 || len(r.Peers()) != 1 {
+			t.Fatal("peers not registered")
+		}
+		w.Close()
+		r.Close()
+		ma.Close()
+		mb.Close()
+		<-ma.Done()
+		<-mb.Done()
+		<-pa.Done()
+		<-pb.Done()
+		if len(w.Peers()) != 0 {
+			t.Fatal("a closed peer is still listed")
+		}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for replicatorEntries() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d registry entries (%d live) remain for closed, dropped cores", replicatorEntries()-before, countReplicators())
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReplicateReorgKeepsSharedBlocks: the writer truncates inside one
+// big root and appends other blocks. A reader following the new fork
+// keeps every block below the truncation point (it asks for the nodes
+// that show where the forks part) and clears only the ones above; the
+// eager reader then fetches just those.
+func TestReplicateReorgKeepsSharedBlocks(t *testing.T) {
+	for _, cut := range []uint64{200, 1, 255, 128} {
+		t.Run(fmt.Sprint(cut), func(t *testing.T) {
+			const n = 256 // one root
+			w := mustOpen(t, t.TempDir(), Options{})
+			appendN(t, w, 0, n)
+			key := w.Key()
+			sparse := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+			eager := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			connect(t, w, sparse, nil)
+			le := connect(t, w, eager, nil)
+			if err := sparse.Download(ctx, 0, n); err != nil {
+				t.Fatal(err)
+			}
+			waitBlocks(t, eager, n)
+			for eager.Peers()[0].Stats().Blocks < n {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if err := w.Truncate(cut); err != nil {
+				t.Fatal(err)
+			}
+			var more [][]byte
+			for i := range 60 {
+				more = append(more, []byte(fmt.Sprintf("fork1-%d", i)))
+			}
+			if _, err := w.Append(more...); err != nil {
+				t.Fatal(err)
+			}
+			newLen := cut + 60
+			for _, c := range []*Core{sparse, eager} {
+				for c.Fork() != 1 || c.Length() != newLen {
+					if ctx.Err() != nil {
+						t.Fatalf("length %d fork %d", c.Length(), c.Fork())
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			for i := range uint64(n) {
+				if got, want := sparse.Has(i), i < cut; got != want {
+					t.Fatalf("after the reorg the sparse reader has block %d: %v", i, got)
+				}
+			}
+			for i := range newLen {
+				v, err := eager.Get(ctx, i, GetOptions{Wait: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i < cut && !bytes.Equal(v, blockData(int(i))) || i >= cut && string(v) != fmt.Sprintf("fork1-%d", i-cut) {
+					t.Fatalf("block %d = %q", i, v)
+				}
+			}
+			verifyAll(t, eager)
+			// Only the new fork's blocks were fetched again.
+			if got := le.b.Stats().Blocks; got != n+60 {
+				t.Fatalf("eager reader received %d blocks, want %d", got, n+60)
+			}
+			if err := sparse.Download(ctx, 0, newLen); err != nil {
+				t.Fatal(err)
+			}
+			verifyAll(t, sparse)
+		})
+	}
+}
+
+// TestReplicateWantsReused: a sparse reader learns what a sparse seeder
+// holds only through wants. With small batches and two want slots (the
+// real limits are 2^21 blocks and 512 slots), a third batch needs a slot:
+// a batch no longer needed is withdrawn (unwant) and the new one wanted,
+// instead of the reader never asking again. After the seeder reconnects,
+// the new peer is asked afresh.
+func TestReplicateWantsReused(t *testing.T) {
+	oldBatch, oldMax := wantBatch, maxLocalWants
+	wantBatch, maxLocalWants = 64, 2
+	defer func() { wantBatch, maxLocalWants = oldBatch, oldMax }()
+	const n = 512
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	s := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ls := connect(t, w, s, nil)
+	held := []uint64{10, 100, 200, 300, 400, 500}
+	for _, i := range held {
+		if err := s.Download(ctx, i, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls.kill()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	l := connect(t, s, r, nil)
+	get := func(i uint64) {
+		t.Helper()
+		gctx, gcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer gcancel()
+		v, err := r.Get(gctx, i, GetOptions{Wait: true})
+		if err != nil || !bytes.Equal(v, blockData(int(i))) {
+			t.Fatalf("block %d: %q %v", i, v, err)
+		}
+	}
+	for _, i := range held[:4] {
+		get(i)
+	}
+	// Reconnected: the new peer is asked again.
+	l.kill()
+	connect(t, s, r, nil)
+	for _, i := range held[4:] {
+		get(i)
+	}
+	if k := countStored(r, n); k != len(held) {
+		t.Fatalf("reader holds %d blocks", k)
+	}
+}
