@@ -470,3 +470,61 @@ func TestInteropHypercoreHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestInteropHypercoreReorgAncestor: a Go reader holds a whole core; the
+// JS writer of the same core truncates it inside a big subtree and appends
+// other blocks while the reader is away. When they connect, the reader
+// finds where the forks part by asking the JS writer for tree nodes (hash
+// requests), keeps every block below the truncation point and fetches only
+// the new ones.
+func TestInteropHypercoreReorgAncestor(t *testing.T) {
+	env := Require(t)
+	seed := seedFor("reorg-ancestor")
+	const n, cut, more = 2048, 1500, 20 // 2048 blocks: one root
+	g := goSeeder(t, seed, n)
+	key := g.Key()
+	r := openReader(t, key[:], false)
+	replicatePair(t, g, r)
+	waitGoBlocks(t, r, 0, n)
+
+	ln, port := listen(t)
+	js := env.Start(t, "hypercore-peer.js", port, replCfg(map[string]any{"role": "writer", "seed": hex.EncodeToString(seed), "blocks": n}))
+	if got := js.Expect(t, "key "); got != hex.EncodeToString(key[:]) {
+		t.Fatalf("JS writer key %s", got)
+	}
+	io.WriteString(js.Stdin, fmt.Sprintf("truncate %d\n", cut))
+	js.Expect(t, "fork ")
+	io.WriteString(js.Stdin, fmt.Sprintf("append %d\n", more))
+	js.Expect(t, "length ")
+	peer := acceptReplicate(t, ln, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for r.Fork() != 1 || r.Length() != cut+more {
+		if ctx.Err() != nil {
+			t.Fatalf("reader did not follow: length %d fork %d", r.Length(), r.Fork())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := 0; i < cut; i++ {
+		if !r.Has(uint64(i)) {
+			t.Fatalf("block %d below the truncation point was cleared", i)
+		}
+	}
+	for i := cut; i < cut+more; i++ {
+		v, err := r.Get(ctx, uint64(i), hypercore.GetOptions{Wait: true})
+		if err != nil || string(v) != fmt.Sprintf("f1-block-%d", i) {
+			t.Fatalf("block %d: %q %v", i, v, err)
+		}
+	}
+	waitGoBlocks(t, r, 0, cut)
+	for want := uint64(more); peer.Stats().Blocks != want; time.Sleep(10 * time.Millisecond) {
+		if got := peer.Stats().Blocks; got > want || ctx.Err() != nil {
+			t.Fatalf("reader fetched %d blocks from the JS writer, want %d", got, want)
+		}
+	}
+	if err := peer.Err(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(js.Stdin, "exit\n")
+	js.Wait(t)
+}

@@ -128,6 +128,14 @@ func TestInteropHypercoreReplicateJSToGo(t *testing.T) {
 				}
 			}
 			waitGoBlocks(t, r, 0, 1500)
+			// The blocks below the truncation point were kept (the reader
+			// asked the JS writer for the nodes that show where the forks
+			// part): only the 20 new ones were fetched again.
+			for want := uint64(n + 37 + 20); peer.Stats().Blocks != want; time.Sleep(10 * time.Millisecond) {
+				if got := peer.Stats().Blocks; got > want || ctx.Err() != nil {
+					t.Fatalf("reader received %d blocks, want %d", got, want)
+				}
+			}
 			io.WriteString(js.Stdin, "exit\n")
 			js.Wait(t)
 		})
