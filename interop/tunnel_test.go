@@ -160,7 +160,7 @@ type tunnelNet struct {
 	u    *udx.UDX
 }
 
-func newTunnelNet(t *testing.T, ctx context.Context) *tunnelNet {
+func newTunnelNet(t testing.TB, ctx context.Context) *tunnelNet {
 	t.Helper()
 	lc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -181,7 +181,7 @@ func newTunnelNet(t *testing.T, ctx context.Context) *tunnelNet {
 	return tn
 }
 
-func (tn *tunnelNet) node(t *testing.T, ctx context.Context, kp *crypto.KeyPair, cfg dht.Config) *hyperdht.DHT {
+func (tn *tunnelNet) node(t testing.TB, ctx context.Context, kp *crypto.KeyPair, cfg dht.Config) *hyperdht.DHT {
 	t.Helper()
 	cfg.Host = "127.0.0.1"
 	cfg.Bootstrap = []string{tn.boot}

@@ -24,7 +24,7 @@ import (
 
 // udpEchoTarget is the UDP service behind the tunnels: it sends every
 // datagram back to its sender.
-func udpEchoTarget(t *testing.T) int {
+func udpEchoTarget(t testing.TB) int {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -414,4 +414,104 @@ func TestInteropTunnelUDPNetlab(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkInteropTunnelUDP echoes 1 KiB datagrams (32 in flight, one
+// sender) through UDP tunnels on loopback: Go server and client, the
+// holesail-style JS pair (tunnel_udp_peer.js), and the two mixed pairs.
+// echoes/s is the figure to compare.
+func BenchmarkInteropTunnelUDP(b *testing.B) {
+	env := Require(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(b, ctx)
+	port := udpEchoTarget(b)
+	goServer := func(b *testing.B) string {
+		srv, err := tunnel.Serve(ctx, tn.node(b, ctx, nil, dht.Config{UDX: tn.u}), tunnel.ServerConfig{Port: port, UDP: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { srv.Close() })
+		return srv.Key()
+	}
+	jsServer := func(b *testing.B) string {
+		js := env.Start(b, "tunnel_udp_peer.js", "server", tn.boot, strconv.Itoa(port), hex.EncodeToString(bytes.Repeat([]byte{3}, 32)), "public")
+		return js.Expect(b, "key ")
+	}
+	goClient := func(b *testing.B, key string) string {
+		keys, err := tunnel.ParseKey(key, tunnel.Public)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d := tn.node(b, ctx, nil, dht.Config{UDX: tn.u})
+		k, rec, err := tunnel.Resolve(ctx, d, keys)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cl.Close() })
+		return cl.Addr().String()
+	}
+	jsClient := func(b *testing.B, key string) string {
+		js := env.Start(b, "tunnel_udp_peer.js", "client", tn.boot, key, "public")
+		return "127.0.0.1:" + js.Expect(b, "listening ")
+	}
+	for _, c := range []struct {
+		name   string
+		server func(*testing.B) string
+		client func(*testing.B, string) string
+	}{
+		{"go-go", goServer, goClient},
+		{"js-js", jsServer, jsClient},
+		{"go-server-js-client", goServer, jsClient},
+		{"js-server-go-client", jsServer, goClient},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			benchUDPEcho(b, c.client(b, c.server(b)))
+		})
+	}
+}
+
+// benchUDPEcho sends b.N 1 KiB datagrams to addr, 32 in flight, and reads
+// their echoes.
+func benchUDPEcho(b *testing.B, addr string) {
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	p := make([]byte, 1024)
+	buf := make([]byte, 2048)
+	for try := 0; ; try++ { // the first datagram opens the session
+		c.Write(p)
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(buf); err == nil {
+			break
+		} else if try == 5 {
+			b.Fatal(err)
+		}
+	}
+	const window = 32
+	b.SetBytes(int64(len(p)))
+	b.ResetTimer()
+	lost := 0
+	for sent := 0; sent < b.N; {
+		n := min(window, b.N-sent)
+		for range n {
+			c.Write(p)
+		}
+		sent += n
+		for i := 0; i < n; i++ {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := c.Read(buf); err != nil {
+				lost += n - i
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N-lost)/b.Elapsed().Seconds(), "echoes/s")
+	b.ReportMetric(float64(lost), "lost")
 }
