@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// maxCoalesce is how many bytes of queued frames a UDP session gathers
+// into one write to the DHT connection.
+const maxCoalesce = 64 << 10
+
 // udpSession is one local sender of a UDP Client: its datagrams go over one
 // DHT connection, and what comes back on it is sent to the sender.
 type udpSession struct {
@@ -158,7 +162,19 @@ loop:
 		select {
 		case p := <-s.queue:
 			it.touch()
+			// Datagrams already waiting go in the same write: the frames
+			// are a byte stream, so one secret-stream message may hold
+			// several.
 			frame = appendFrame(frame[:0], p)
+		more:
+			for len(frame) < maxCoalesce {
+				select {
+				case p := <-s.queue:
+					frame = appendFrame(frame, p)
+				default:
+					break more
+				}
+			}
 			if _, err := remote.Write(frame); err != nil {
 				rerr = err
 				break loop
