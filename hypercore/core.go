@@ -111,6 +111,9 @@ type Core struct {
 	// closedHandle is set once Close was called on the Core itself.
 	closedHandle bool
 	sparse       bool
+	// notDownloading is set while the core has no user that downloads
+	// (SetDownloading).
+	notDownloading bool
 	// wants are the block ranges Get and Download wait for; peers fetch
 	// them first (and, for a sparse core, only them).
 	wants map[*wantRange]struct{}
@@ -624,6 +627,49 @@ func (c *Core) Get(ctx context.Context, index uint64, opts GetOptions) ([]byte, 
 		case <-changed:
 		}
 	}
+}
+
+// Sparse reports whether replication downloads only the blocks asked for
+// (Options.Sparse, SetSparse).
+func (c *Core) Sparse() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.sparse
+}
+
+// SetSparse switches replication between downloading only the blocks asked
+// for (sparse) and every block peers have; peers follow at once.
+func (c *Core) SetSparse(sparse bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sparse == sparse || c.closed {
+		return
+	}
+	c.sparse = sparse
+	c.notifyLocked()
+}
+
+// Downloading reports what replication tells peers in its syncs: whether
+// this core has a user that may download (true unless SetDownloading).
+func (c *Core) Downloading() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return !c.notDownloading
+}
+
+// SetDownloading says whether the core has a user that may download. A core
+// that does not (a corestore opens one on demand only to serve a remote)
+// tells its peers so in its syncs, as a JS core with no session does, and a
+// channel whose remote is not downloading either is closed. Peers follow at
+// once.
+func (c *Core) SetDownloading(downloading bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.notDownloading == !downloading || c.closed {
+		return
+	}
+	c.notDownloading = !downloading
+	c.notifyLocked()
 }
 
 // wantRange is a range of blocks someone waits for.

@@ -118,6 +118,8 @@ type Peer struct {
 	sentFork        uint64
 	sentContig      uint64
 	sentAny         bool
+	sentIdle        bool // the last sync said we are not downloading
+	remoteIdle      bool // the remote's last sync said it is not downloading
 }
 
 // inflightReq is a request awaiting its answer.
@@ -215,12 +217,13 @@ func on[T any](p *Peer, decode func([]byte) (T, error), fn func(T)) func([]byte)
 // maxQueuedMsgs messages or maxQueuedBytes bytes the mux reader waits, so
 // a remote that sends faster than we handle (a flood of requests, say) is
 // no longer read, as a net.Conn reader that stops calling Read holds a
-// sender back. The worker takes the whole queue at once, so an honest
-// remote's burst (a window of requests or answers) is never held up for
-// long.
+// sender back. The worker takes the whole queue at once, and the bounds
+// hold an honest remote's burst whole (a JS peer keeps at most 512
+// requests in flight; the answers to our window of 256 requests for 64 KiB
+// blocks are 16 MiB), so honest peers are not slowed.
 const (
 	maxQueuedMsgs  = 2048
-	maxQueuedBytes = 8 << 20
+	maxQueuedBytes = 16 << 20
 )
 
 // push runs add (which appends the message of size bytes to queue or
@@ -388,9 +391,10 @@ func (p *Peer) sendSync() {
 		Length:      info.Length,
 		CanUpgrade:  true,
 		Uploading:   true,
-		Downloading: true,
+		Downloading: p.c.Downloading(),
 		HasManifest: p.c.Manifest() != nil && !info.Compat,
 	}
+	p.sentIdle = !m.Downloading
 	if info.Fork == p.remoteFork {
 		m.RemoteLength = p.remoteLength
 	}
@@ -409,6 +413,7 @@ func (p *Peer) announce() {
 
 func (p *Peer) onSync(m Sync) {
 	p.remoteSynced = true
+	p.remoteIdle = !m.Downloading
 	// Answer when the remote's view of us is stale; across forks only the
 	// first sync is answered, so two peers on different forks do not
 	// bounce syncs forever.
@@ -637,8 +642,14 @@ func (p *Peer) send(r *Request) {
 func (p *Peer) update() {
 	p.wantPass++
 	info := p.c.Info()
-	if !p.sentAny || info.Length != p.sentLength || info.Fork != p.sentFork {
+	idle := !p.c.Downloading()
+	if !p.sentAny || info.Length != p.sentLength || info.Fork != p.sentFork || idle != p.sentIdle {
 		p.sendSync()
+	}
+	if idle && p.remoteIdle && len(p.inflight) == 0 {
+		// Neither side downloads: the channel has no use (JS closes it too).
+		p.ch.Close()
+		return
 	}
 	p.announce()
 	if !p.remoteSynced {
@@ -684,7 +695,7 @@ func (p *Peer) update() {
 			}
 		}
 	}
-	if p.c.sparse {
+	if p.c.Sparse() {
 		return
 	}
 	if p.cursorFork != info.Fork || p.cursor < info.ContiguousLength {
