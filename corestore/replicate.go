@@ -73,8 +73,10 @@ func (s *Store) replicate(mux *protomux.Mux, initiator bool, hs []byte, own bool
 	r.reps[rep] = struct{}{}
 	mux.Pair(hypercore.Protocol, nil, rep.onDiscoveryKey)
 	mux.Cork()
-	for _, c := range r.cores {
-		rep.attachLocked(c)
+	for dk, c := range r.cores {
+		if !r.onDemandLocked(dk) {
+			rep.attachLocked(c)
+		}
 	}
 	mux.Uncork()
 	r.mu.Unlock()
@@ -138,18 +140,9 @@ func (rep *Replication) onDiscoveryKey(id []byte) {
 	}
 	c := r.cores[dk]
 	if c == nil {
-		if !r.stored(dk) {
+		if c = r.openOnDemandLocked(dk); c == nil {
 			return
 		}
-		var err error
-		c, err = r.openCore(dk, hypercore.Options{NoCreate: true})
-		if err != nil || c.DiscoveryKey() != dk {
-			if c != nil {
-				c.Close()
-			}
-			return
-		}
-		r.cores[dk] = c
 	}
 	rep.attachLocked(c)
 }

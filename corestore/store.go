@@ -15,8 +15,17 @@
 // database of its own, as stores written before the shared database have,
 // is still opened on its own.)
 //
-// Store.Replicate carries every open core over one protomux stream and opens
-// a stored core when the remote asks for its discovery key.
+// Store.Replicate carries every core opened with Get over one protomux
+// stream and opens a stored core when the remote asks for its discovery key.
+// Such an on-demand core is sparse, as in corestore, where it is opened with
+// no session and so never starts a download: it answers the remote's
+// requests, takes the upgrades it is offered (so it knows the latest length)
+// and downloads no block until a Get asks for it. Its syncs say it is not
+// downloading, so its channel closes when the remote is not downloading
+// either. It replicates only on the streams whose remote asked for it, and
+// the store closes it once no stream has used it for a few seconds, unless
+// a Get has opened it meanwhile. At most 1024 on-demand cores are open at a
+// time; a remote asking for more is refused until some close.
 package corestore
 
 import (
@@ -27,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/hypercore"
@@ -77,8 +87,10 @@ type GetOptions struct {
 	// EncryptionKey turns on block encryption (see hypercore.Options); it
 	// applies when Get is the first to open the core.
 	EncryptionKey []byte
-	// Sparse makes the core download only what is asked for; it applies
-	// when Get is the first to open the core.
+	// Sparse makes the core download only what is asked for (Get with
+	// Wait, Download). A core downloads everything its peers have once any
+	// Get without Sparse has asked for it, even if it was open sparse
+	// before (opened on demand for a remote, or by a sparse Get).
 	Sparse bool
 	// NoCreate makes Get fail with ErrNotFound for a core not stored yet.
 	NoCreate bool
@@ -102,7 +114,28 @@ type root struct {
 	closed bool
 	cores  map[[32]byte]*hypercore.Core
 	reps   map[*Replication]struct{}
+
+	// demand holds the idle strikes of each core opened on demand for a
+	// remote that no Get has asked for: sparse, replicated only where the
+	// remote asked, closed after idleStrikes sweeps without a live peer.
+	demand map[[32]byte]int
+	// idleTick is the sweep interval (tests shorten it); maxDemand bounds
+	// len(demand).
+	idleTick  time.Duration
+	maxDemand int
+	// sweepStop ends the running sweeper (nil when none runs); sweepers
+	// counts the sweeper goroutines, which Close waits for.
+	sweepStop chan struct{}
+	sweepers  sync.WaitGroup
 }
+
+// Defaults of the on-demand cores: corestore's idle cores are closed by a
+// 2-second sweep on the fourth strike, 4 to 6 seconds after they idle.
+const (
+	defaultIdleTick  = 2 * time.Second
+	idleStrikes      = 3
+	defaultMaxDemand = 1024
+)
 
 // Open opens the store in dir, creating it if needed. Only one Open of a
 // directory can be live at a time (ErrLocked).
@@ -139,7 +172,14 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 		return nil, err
 	}
-	r := &root{dir: dir, opts: o, lock: lock, st: st, pk: pk, cores: map[[32]byte]*hypercore.Core{}, reps: map[*Replication]struct{}{}}
+	r := &root{
+		dir: dir, opts: o, lock: lock, st: st, pk: pk,
+		cores:     map[[32]byte]*hypercore.Core{},
+		reps:      map[*Replication]struct{}{},
+		demand:    map[[32]byte]int{},
+		idleTick:  defaultIdleTick,
+		maxDemand: defaultMaxDemand,
+	}
 	return &Store{r: r}, nil
 }
 
@@ -277,7 +317,119 @@ func (s *Store) Get(ctx context.Context, o GetOptions) (*hypercore.Session, erro
 	} else if ho.EncryptionKey != nil && !c.Info().Encrypted {
 		return nil, ErrEncryptionMismatch
 	}
+	if _, ok := r.demand[dk]; ok {
+		// Opened on demand for a remote: now the store keeps it, and
+		// offers it on every stream (again, where an idle channel was
+		// closed), as a core opened by Get.
+		delete(r.demand, dk)
+		c.SetDownloading(true)
+		for rep := range r.reps {
+			rep.attachLocked(c)
+		}
+	}
+	if !ho.Sparse {
+		c.SetSparse(false)
+	}
 	return c.Session()
+}
+
+// openOnDemandLocked opens the stored core dk for a remote that asked for
+// it: sparse, and closed again once idle (see sweep). It returns nil when
+// the store does not hold dk, when maxDemand on-demand cores are open
+// already, or when the core does not open. r.mu is held.
+func (r *root) openOnDemandLocked(dk [32]byte) *hypercore.Core {
+	if r.closed || len(r.demand) >= r.maxDemand || !r.stored(dk) {
+		return nil
+	}
+	c, err := r.openCore(dk, hypercore.Options{NoCreate: true, Sparse: true})
+	if err != nil {
+		return nil
+	}
+	if c.DiscoveryKey() != dk {
+		c.Close()
+		return nil
+	}
+	// No session: the core tells peers it is not downloading.
+	c.SetDownloading(false)
+	r.cores[dk] = c
+	r.demand[dk] = 0
+	if r.sweepStop == nil {
+		stop := make(chan struct{})
+		r.sweepStop = stop
+		r.sweepers.Add(1)
+		go r.sweep(stop, r.idleTick)
+	}
+	return c
+}
+
+// onDemandLocked reports whether the open core dk was opened on demand and
+// no Get has asked for it since. r.mu is held.
+func (r *root) onDemandLocked(dk [32]byte) bool {
+	_, ok := r.demand[dk]
+	return ok
+}
+
+// sweep closes the on-demand cores no stream uses, every tick, until none
+// is left or stop is closed.
+func (r *root) sweep(stop chan struct{}, tick time.Duration) {
+	defer r.sweepers.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		if !r.sweepOnce(stop) {
+			return
+		}
+	}
+}
+
+// sweepOnce gives each idle on-demand core a strike, closing those that
+// reach idleStrikes. It reports whether the sweeper should go on.
+func (r *root) sweepOnce(stop chan struct{}) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.sweepStop != stop {
+		return false
+	}
+	for dk, strikes := range r.demand {
+		if r.inUseLocked(dk) {
+			r.demand[dk] = 0
+			continue
+		}
+		if strikes+1 < idleStrikes {
+			r.demand[dk] = strikes + 1
+			continue
+		}
+		delete(r.demand, dk)
+		if c := r.cores[dk]; c != nil {
+			delete(r.cores, dk)
+			c.Close()
+		}
+	}
+	if len(r.demand) == 0 {
+		r.sweepStop = nil
+		return false
+	}
+	return true
+}
+
+// inUseLocked reports whether a stream of the store replicates core dk
+// with a live peer. r.mu is held.
+func (r *root) inUseLocked(dk [32]byte) bool {
+	for rep := range r.reps {
+		if p := rep.Peer(dk); p != nil {
+			select {
+			case <-p.Done():
+			default:
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Close closes every core, ends the replication streams the store created
@@ -297,7 +449,12 @@ func (s *Store) Close() error {
 	for rep := range r.reps {
 		reps = append(reps, rep)
 	}
+	if r.sweepStop != nil {
+		close(r.sweepStop)
+		r.sweepStop = nil
+	}
 	r.mu.Unlock()
+	r.sweepers.Wait()
 	for _, rep := range reps {
 		rep.Close()
 	}
@@ -308,6 +465,7 @@ func (s *Store) Close() error {
 		errs = append(errs, c.Close())
 		delete(r.cores, dk)
 	}
+	clear(r.demand)
 	// The storage closes its database when the last open session ends.
 	errs = append(errs, r.st.Close())
 	errs = append(errs, r.lock.Close())
