@@ -314,6 +314,9 @@ func (s *store) readAhead(index uint64) (b []byte, leaf Node, ok bool, err error
 		}
 		size += node.Size
 		ends = append(ends, uint32(size))
+		if node.Size > readaheadBytes/4 {
+			break // large blocks: one at a time, without copying
+		}
 	}
 	if err := it.Close(); err != nil {
 		return nil, leaf, false, err
@@ -325,6 +328,11 @@ func (s *store) readAhead(index uint64) (b []byte, leaf Node, ok bool, err error
 	buf := make([]byte, size)
 	if _, err := s.data.ReadAt(buf, int64(startOff)); err != nil {
 		return nil, leaf, false, fmt.Errorf("%w: block %d: %v", ErrCorrupt, index, err)
+	}
+	if len(ends) == 1 {
+		// A window of one block (a large one, or the last stored): hand
+		// it out as read.
+		return buf, leaf, true, nil
 	}
 	s.ra.set(index, ends, buf)
 	return append([]byte(nil), buf[:ends[0]]...), leaf, true, nil

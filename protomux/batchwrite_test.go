@@ -90,3 +90,53 @@ func TestWriteLoopBatchWriterEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestCorkSingleMessagePlain: a corked run that holds one channel message
+// goes out as that message's plain frame (no batch to copy it into); a
+// lone control message and runs of two or more stay batches.
+func TestCorkSingleMessagePlain(t *testing.T) {
+	c := newFakeConn()
+	m := New(c, nil)
+	defer m.Close()
+	ch, err := m.Channel(ChannelOptions{Protocol: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := ch.AddMessage(nil)
+	ch.Open(nil)
+	big := bytes.Repeat([]byte{7}, 70000)
+	m.Cork()
+	msg.Send([]byte("a"))
+	m.Uncork()
+	m.Cork()
+	msg.Send(big)
+	m.Uncork()
+	m.Cork()
+	msg.Send([]byte("b"))
+	msg.Send([]byte("c"))
+	m.Uncork()
+	m.Cork()
+	ch2, _ := m.Channel(ChannelOptions{Protocol: "q"})
+	ch2.Open(nil)
+	m.Uncork()
+	want := [][]byte{
+		{0, 1, 1, 1, 'p', 0},
+		{1, 0, 'a'},
+		append([]byte{1, 0}, big...),
+		{0, 0, 1, 2, 0, 'b', 2, 0, 'c'},
+		{0, 0, 0, 5, 1, 2, 1, 'q', 0},
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(c.written()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	got := c.written()
+	if len(got) != len(want) {
+		t.Fatalf("got %d frames, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("frame %d: got %x want %x", i, got[i][:min(len(got[i]), 16)], want[i][:min(len(want[i]), 16)])
+		}
+	}
+}

@@ -291,7 +291,7 @@ func (c *Channel) send(buf []byte) error {
 		return ErrNotOpen
 	}
 	if m.corked > 0 {
-		m.pushBatch(c.localID, buf[headroom:])
+		m.pushBatch(c.localID, buf[headroom:], buf)
 		return nil
 	}
 	start := headroom - compact.UintSize(c.localID)

@@ -144,6 +144,10 @@ type remoteSlot struct {
 type batchItem struct {
 	localID uint64
 	data    []byte
+	// full is the channel message with headroom free bytes in front of
+	// data (nil for control messages), so that a batch of this message
+	// alone goes out as a plain frame without another copy.
+	full []byte
 }
 
 // Mux multiplexes channels over one MessageConn.
@@ -451,7 +455,7 @@ func (m *Mux) enqueue(frame []byte) {
 // batch when corked. Called with m.mu held.
 func (m *Mux) write0(frame []byte) {
 	if m.corked > 0 {
-		m.pushBatch(0, frame[1:])
+		m.pushBatch(0, frame[1:], nil)
 		return
 	}
 	m.enqueue(frame)
@@ -517,7 +521,7 @@ func (m *Mux) Uncork() {
 
 // pushBatch adds one message (type and payload, or a control message
 // without its leading 0) to the batch. Called with m.mu held.
-func (m *Mux) pushBatch(localID uint64, data []byte) {
+func (m *Mux) pushBatch(localID uint64, data, full []byte) {
 	if m.batchSize >= maxBatch {
 		m.sendBatch()
 		m.batch = m.batch[:0]
@@ -527,7 +531,7 @@ func (m *Mux) pushBatch(localID uint64, data []byte) {
 		m.batchSize += 1 + compact.UintSize(localID)
 	}
 	m.batchSize += compact.UintSize(uint64(len(data))) + len(data)
-	m.batch = append(m.batch, batchItem{localID, data})
+	m.batch = append(m.batch, batchItem{localID, data, full})
 }
 
 // sendBatch encodes the batch as one frame: 0, 0, the first channel id,
@@ -535,6 +539,14 @@ func (m *Mux) pushBatch(localID uint64, data []byte) {
 // channel id whenever the channel changes. Called with m.mu held.
 func (m *Mux) sendBatch() {
 	if len(m.batch) == 0 {
+		return
+	}
+	if b := m.batch[0]; len(m.batch) == 1 && b.full != nil {
+		// One channel message: the same message as a plain frame, which
+		// every protomux reads alike, without copying it into a batch.
+		start := headroom - compact.UintSize(b.localID)
+		putUint(b.full[start:], b.localID)
+		m.enqueue(b.full[start:])
 		return
 	}
 	buf := make([]byte, m.batchSize)
