@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/warrenp2p/warren/corestore"
 	"github.com/warrenp2p/warren/hyperdrive"
 )
 
@@ -43,19 +42,9 @@ func openRemoteDrive(ctx context.Context, g *globals, key [32]byte, timeout time
 		n.Close()
 		return nil, nil, err
 	}
-	// A blobs core stored by an earlier run would be opened by the
-	// corestore on demand when a peer opens its channel, downloading
-	// everything; open it sparse first. (The store keeps it open until
-	// it closes.)
-	if m := hyperdrive.ContentManifest(d.Core().Manifest(), d.Key()); m != nil {
-		bk := m.Hash()
-		s, err := n.store.Get(ctx, corestore.GetOptions{Key: bk[:], Sparse: true, NoCreate: true})
-		if err == nil {
-			s.Close()
-		} else if !errors.Is(err, corestore.ErrNotFound) {
-			return fail(err)
-		}
-	}
+	// A blobs core stored by an earlier run is opened by the corestore on
+	// demand when a peer offers it: sparse, so it fetches only what the
+	// reads below ask for.
 	if _, err := n.join(d.DiscoveryKey(), false, true); err != nil {
 		return fail(err)
 	}
