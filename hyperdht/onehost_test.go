@@ -10,6 +10,7 @@ import (
 
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/noise"
 )
 
 // TestConnectOneHostAllInterfaces runs a loopback-only network where the
@@ -177,5 +178,70 @@ func TestConnectServerSettledAfterAnnounce(t *testing.T) {
 			t.Fatalf("echo %d: %q %v (remote %v)", i, buf, err, c.RemoteAddr())
 		}
 		c.Close()
+	}
+}
+
+// TestAcceptWaitsForClient: a client that gave up after its handshake (its
+// reply came too late, so it never opened its stream) must not leave the
+// server an accepted connection that only times out later; a swarm could
+// keep such a dead connection over the client's next, good one. The
+// handshake here goes straight to the server's node from a "reachable"
+// client, so the server opens its stream at once; no stream answers it.
+func TestAcceptWaitsForClient(t *testing.T) {
+	tn := newTestnet(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sn := tn.add(t, &Config{DHT: dht.Config{Firewalled: boolp(false)}})
+	cn := tn.add(t, &Config{})
+	for _, n := range []*DHT{sn, cn} {
+		if err := n.Bootstrapped(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kp, _ := crypto.NewKeyPair()
+	srv, err := sn.Listen(ctx, kp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckp, _ := crypto.NewKeyPair()
+	hs, err := noise.New(noise.Config{Pattern: noise.IK, Initiator: true, StaticKey: ckp.SecretKey, RemoteStatic: kp.PublicKey, Prologue: NSPeerHandshake[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &NoisePayload{Version: 1, Firewall: FirewallOpen, Addresses4: []netip.AddrPort{cn.Node().LocalAddr()},
+		SecretStream: true, UDX: &UDXInfo{Version: 1, ID: 12345}}
+	msg, err := hs.WriteMessage(p.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := crypto.Hash(kp.PublicKey)
+	res, err := cn.Node().Request(ctx, sn.Node().LocalAddr(), CmdPeerHandshake,
+		(&Handshake{Mode: ModeFromClient, Noise: msg}).Encode(), &dht.RequestOptions{Target: &target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, err := DecodeHandshake(res.Value); err != nil || reply.Mode != ModeReply || reply.Noise == nil {
+		t.Fatalf("handshake reply %+v %v", reply, err)
+	}
+	actx, acancel := context.WithTimeout(ctx, 3*time.Second)
+	defer acancel()
+	if c, err := srv.Accept(actx); err == nil {
+		c.Close()
+		t.Fatal("the server accepted a connection no client is at the end of")
+	}
+	// A real client still gets through.
+	echoServer(t, srv)
+	c, err := cn.Connect(ctx, kp.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo: %q %v", buf, err)
 	}
 }
