@@ -3,6 +3,7 @@ package tunnel
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // connSet is the set of open connections of a Client or Server, so that
@@ -36,7 +37,9 @@ func (s *connSet) remove(c net.Conn) {
 }
 
 // closeAll closes the set and every connection in it; false if it was
-// already closed.
+// already closed. It does not wait for peers to acknowledge what was
+// written (a DHT connection's Close otherwise waits up to 10 s for a peer
+// that may be gone): the write deadline is set to now first.
 func (s *connSet) closeAll() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -44,7 +47,9 @@ func (s *connSet) closeAll() bool {
 		return false
 	}
 	s.closed = true
+	now := time.Now()
 	for c := range s.conns {
+		c.SetWriteDeadline(now)
 		c.Close()
 	}
 	return true

@@ -17,6 +17,7 @@ import (
 
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
+	"github.com/warrenp2p/warren/udx"
 )
 
 // udpEcho starts a UDP echo service on loopback and returns its port.
@@ -558,4 +559,45 @@ func BenchmarkUDPTunnel(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N-lost)/b.Elapsed().Seconds(), "echoes/s")
 	b.ReportMetric(float64(lost), "lost")
+}
+
+// Closing a server whose clients vanished without a word (their node shut
+// down) does not wait for them to acknowledge anything.
+func TestServerCloseWithVanishedClients(t *testing.T) {
+	tn := newTestnet(t)
+	for _, udp := range []bool{false, true} {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		port := udpEcho(t)
+		if !udp {
+			port = service(t, echo)
+		}
+		srv, err := Serve(ctx, tn.node(t, nil, dht.Config{UDX: tn.u}), ServerConfig{Port: port, UDP: udp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gone := tn.node(t, nil, dht.Config{UDX: udx.New(nil)})
+		for range 3 {
+			c, err := gone.Connect(ctx, srv.PublicKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := []byte("x")
+			if udp {
+				msg = appendFrame(nil, msg)
+			}
+			c.Write(msg)
+			c.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The client's socket goes away under its streams.
+		gone.Close()
+		start := time.Now()
+		srv.Close()
+		if d := time.Since(start); d > 7*time.Second {
+			t.Errorf("udp=%v: Close took %v (lingering on peers that are gone)", udp, d)
+		}
+	}
 }
