@@ -515,3 +515,75 @@ func benchUDPEcho(b *testing.B, addr string) {
 	b.ReportMetric(float64(b.N-lost)/b.Elapsed().Seconds(), "echoes/s")
 	b.ReportMetric(float64(lost), "lost")
 }
+
+// Idle UDP sessions end on the warren side and the holesail-style JS peer
+// follows: a warren server ends an idle session and the JS client opens a
+// new connection on the sender's next datagram; a warren client ends its
+// idle session and opens a new connection to the JS server. Each JS peer
+// counts two connections for the one sender.
+func TestInteropTunnelUDPIdle(t *testing.T) {
+	env := Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	tn := newTunnelNet(t, ctx)
+	port := udpEchoTarget(t)
+	const idle = 500 * time.Millisecond
+	twice := func(t *testing.T, addr string) {
+		t.Helper()
+		c, err := net.Dial("udp4", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		buf := make([]byte, 100)
+		for round := range 2 {
+			if round == 1 {
+				time.Sleep(6 * idle) // the session idles out meanwhile
+			}
+			for try := 0; ; try++ {
+				c.Write([]byte("still there?"))
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if n, err := c.Read(buf); err == nil && string(buf[:n]) == "still there?" {
+					break
+				} else if try == 3 {
+					t.Fatalf("round %d: %q %v", round, buf[:n], err)
+				}
+			}
+		}
+	}
+	t.Run("go-server", func(t *testing.T) {
+		srv, err := tunnel.Serve(ctx, tn.node(t, ctx, nil, dht.Config{UDX: tn.u}), tunnel.ServerConfig{Port: port, UDP: true, IdleTimeout: idle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		js := env.Start(t, "tunnel_udp_peer.js", "client", tn.boot, srv.Key(), "public")
+		js.Expect(t, "record ")
+		twice(t, "127.0.0.1:"+js.Expect(t, "listening "))
+		if s := stopUDPPeer(t, js); s.Connections != 2 {
+			t.Fatalf("JS client stats %+v, want 2 connections", s)
+		}
+	})
+	t.Run("go-client", func(t *testing.T) {
+		js := env.Start(t, "tunnel_udp_peer.js", "server", tn.boot, strconv.Itoa(port), hex.EncodeToString(bytes.Repeat([]byte{4}, 32)), "public")
+		keys, err := tunnel.ParseKey(js.Expect(t, "key "), tunnel.Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := tn.node(t, ctx, nil, dht.Config{UDX: tn.u})
+		k, rec, err := tunnel.Resolve(ctx, d, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := tunnel.Listen(ctx, d, tunnel.ClientConfig{Key: k, Record: rec, Port: -1, IdleTimeout: idle})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		twice(t, cl.Addr().String())
+		cl.Close()
+		if s := stopUDPPeer(t, js); s.Connections != 2 {
+			t.Fatalf("JS server stats %+v, want 2 connections", s)
+		}
+	})
+}
