@@ -321,4 +321,7 @@ func TestOnDemandIdleChannelCloses(t *testing.T) {
 		t.Fatal("replication ended with the idle channel")
 	default:
 	}
+	if wr.Peer(dk) != nil {
+		t.Fatal("the live stream keeps the ended peer of a closed on-demand core")
+	}
 }

@@ -409,6 +409,13 @@ func (r *root) sweepOnce(stop chan struct{}) bool {
 			delete(r.cores, dk)
 			c.Close()
 		}
+		// Their ended peers go too, so a stream that outlives many
+		// on-demand cores does not keep them.
+		for rep := range r.reps {
+			rep.mu.Lock()
+			delete(rep.peers, dk)
+			rep.mu.Unlock()
+		}
 	}
 	if len(r.demand) == 0 {
 		r.sweepStop = nil
