@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/warrenp2p/warren/compact"
 	"github.com/warrenp2p/warren/flattree"
@@ -622,4 +623,62 @@ func FuzzNodeRecordCompact(f *testing.F) {
 			t.Fatalf("%x: %v %d %v, reference %d %x %d %v", b, n, off, has, size, h, roff, rhas)
 		}
 	})
+}
+
+// TestDownloadReturns: Download returns once every block of its range is
+// stored (whatever order they arrive in), at once for a stored range, with
+// the context's error when it ends first and ErrClosed when the core
+// closes.
+func TestDownloadReturns(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 20)
+	key := w.Key()
+	r, err := Open(t.TempDir(), Options{Key: key[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := w.Proof(ProofRequest{Upgrade: &RequestUpgrade{Start: 0, Length: 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Manifest = w.Manifest()
+	if err := r.Apply(up); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Download(ctx, 5, 15) }()
+	for _, i := range []uint64{14, 3, 5, 9, 6, 7, 8, 10, 11, 12, 13} {
+		select {
+		case err := <-done:
+			t.Fatalf("Download returned %v before block %d", err, i)
+		default:
+		}
+		rb, _ := r.BlockRequest(i)
+		p, err := w.Proof(ProofRequest{Block: rb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Apply(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Download(ctx, 5, 15); err != nil {
+		t.Fatalf("stored range: %v", err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancelShort()
+	if err := r.Download(short, 0, 20); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("missing blocks, context ended: %v", err)
+	}
+	go func() { done <- r.Download(ctx, 15, 20) }()
+	time.Sleep(20 * time.Millisecond)
+	r.Close()
+	if err := <-done; !errors.Is(err, ErrClosed) {
+		t.Fatalf("core closed: %v", err)
+	}
 }
