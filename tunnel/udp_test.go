@@ -601,3 +601,53 @@ func TestServerCloseWithVanishedClients(t *testing.T) {
 		}
 	}
 }
+
+// A hostile server answering a UDP client with a frame longer than
+// MaxDatagram ends that sender's session; nothing reaches the sender.
+func TestUDPClientHostileServer(t *testing.T) {
+	tn := newTestnet(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	kp, _ := crypto.NewKeyPair()
+	hs, err := tn.node(t, nil, dht.Config{UDX: tn.u}).Listen(ctx, kp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
+	go func() {
+		c, err := hs.Accept(ctx)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		newFrameReader(c).next() // the sender's datagram
+		c.Write([]byte{0xff, 0xff, 0xff, 0xff, 'x'})
+		io.Copy(io.Discard, c)
+	}()
+	var logs lockedBuffer
+	cl, err := Listen(ctx, tn.node(t, nil, dht.Config{UDX: tn.u}), ClientConfig{
+		Key: Key{PublicKey: kp.PublicKey}, UDP: true, Port: -1,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c, err := net.Dial("udp", cl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("hello"))
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(logs.String(), "UDP session closed") || cl.udp.len() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("sessions %d, logs:\n%s", cl.udp.len(), logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 10)); err == nil {
+		t.Fatalf("the sender got %d bytes", n)
+	}
+}
