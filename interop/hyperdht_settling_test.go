@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/dht"
 	"github.com/warrenp2p/warren/hyperdht"
 )
@@ -116,5 +117,57 @@ func TestInteropHyperDHTSettledOpenServer(t *testing.T) {
 	}
 	for range 3 {
 		goEcho(t, ctx, user, pk, "hello")
+	}
+}
+
+// TestInteropHyperDHTSettledGoServer: Go servers that listened (announcing
+// from their client sockets) before their firewall check passed, then
+// became reachable, are reached by a firewalled JS client on the same host.
+// Such a server waits for the client's first packet instead of opening the
+// stream itself (the JS client dials the address the relay saw, a Go client
+// the advertised one), and accepts the connection once the client's header
+// frame arrived.
+func TestInteropHyperDHTSettledGoServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	bs := goBootstrapper(t)
+	goHyperDHTNodesFW(t, ctx, bs, 3, boolPtr(false))
+	js := startJSHyperDHT(t, "join", bs[0], "0", "firewalled")
+	type server struct {
+		d  *hyperdht.DHT
+		kp crypto.KeyPair
+	}
+	var servers []server
+	for i := range 3 {
+		d, err := hyperdht.New(&hyperdht.Config{DHT: dht.Config{Host: "127.0.0.1", Bootstrap: bs}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		kp, _ := crypto.KeyPairFromSeed(bytes.Repeat([]byte{byte(40 + i)}, 32))
+		srv, err := d.Listen(ctx, kp, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echoAccept(t, srv)
+		servers = append(servers, server{d, kp})
+	}
+	for i, s := range servers {
+		for !s.d.Node().RemoteAddr().IsValid() {
+			select {
+			case <-ctx.Done():
+				t.Skipf("server %d never learned it is reachable", i)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		for j := range 3 {
+			var e struct {
+				Echo string `json:"echo"`
+			}
+			js.do(t, map[string]any{"op": "connect", "publicKey": hex.EncodeToString(s.kp.PublicKey), "data": "hello settled go"}, &e)
+			if e.Echo != "hello settled go" {
+				t.Fatalf("server %d, connection %d: JS echo %q", i, j, e.Echo)
+			}
+		}
 	}
 }
