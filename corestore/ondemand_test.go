@@ -8,6 +8,7 @@ import (
 
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/hypercore"
+	"github.com/warrenp2p/warren/protomux"
 )
 
 // writeCore creates the core called name in s with n blocks "name-i" and
@@ -324,4 +325,77 @@ func TestOnDemandIdleChannelCloses(t *testing.T) {
 	if wr.Peer(dk) != nil {
 		t.Fatal("the live stream keeps the ended peer of a closed on-demand core")
 	}
+}
+
+// A remote opening channels for thousands of cores the store does not hold
+// gets them all refused with nothing created; one for a stored core with a
+// forged capability opens it on demand, loses the stream, and the core is
+// closed again once idle.
+func TestOnDemandHostileOpens(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wdir := t.TempDir()
+	w := openStore(t, wdir, nil)
+	key := writeCore(t, w, "c", 3)
+	dk := crypto.DiscoveryKey(key)
+	w.Close()
+	w = openStore(t, wdir, nil)
+	w.r.idleTick = 10 * time.Millisecond
+
+	ca, cb := pipePair(t)
+	errc := make(chan error, 1)
+	go func() { errc <- ca.Handshake(ctx) }()
+	wr, err := w.Replicate(ctx, cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wr.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	mux := protomux.New(ca, nil)
+	defer mux.Close()
+	var chans []*protomux.Channel
+	for range 2000 {
+		ch, err := mux.Channel(protomux.ChannelOptions{Protocol: hypercore.Protocol, ID: crypto.RandomBytes(32)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ch.Open(nil); err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	for i, ch := range chans {
+		select {
+		case <-ch.Closed():
+		case <-ctx.Done():
+			t.Fatalf("open %d of an unknown core not refused", i)
+		}
+	}
+	if l, err := w.List(); err != nil || len(l) != 1 {
+		t.Fatalf("store lists %d cores (%v), want 1", len(l), err)
+	}
+	if c, _ := openCoreOf(w, dk); c != nil {
+		t.Fatal("stored core opened though nobody asked")
+	}
+
+	// The stored core with a forged capability (flags, then 32 bytes).
+	ch, err := mux.Channel(protomux.ChannelOptions{Protocol: hypercore.Protocol, ID: dk[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Open(append([]byte{1}, make([]byte, 32)...)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wr.Done():
+	case <-ctx.Done():
+		t.Fatal("a forged capability did not end the stream")
+	}
+	waitFor(t, "the on-demand core to close", func() bool {
+		w.r.mu.Lock()
+		defer w.r.mu.Unlock()
+		return len(w.r.cores) == 0 && len(w.r.demand) == 0 && w.r.sweepStop == nil
+	})
 }
