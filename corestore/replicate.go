@@ -9,9 +9,9 @@ import (
 	"github.com/warrenp2p/warren/secretstream"
 )
 
-// Replication is one replication stream of a store: every core the store
-// has open, and every stored core the remote asks for, replicated over one
-// protomux mux.
+// Replication is one replication stream of a store: every core opened with
+// Get, and every stored core the remote asks for (opened on demand, sparse),
+// replicated over one protomux mux.
 type Replication struct {
 	r         *root
 	mux       *protomux.Mux
