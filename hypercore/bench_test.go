@@ -126,3 +126,58 @@ func benchReplicate(b *testing.B, n, size int) {
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "blocks/s")
 }
+
+// BenchmarkApplyBatch64K applies batches of 8 proofs of 64 KiB blocks to
+// a fresh reader, as a download does: the reader's share of the 64 KiB
+// replication figure.
+func BenchmarkApplyBatch64K(b *testing.B) {
+	const n, batch = 256, 8
+	w, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	blocks := make([][]byte, n)
+	for i := range blocks {
+		blocks[i] = make([]byte, 64<<10)
+		blocks[i][0] = byte(i)
+	}
+	if _, err := w.Append(blocks...); err != nil {
+		b.Fatal(err)
+	}
+	key := w.Key()
+	up, err := w.Proof(ProofRequest{Upgrade: &RequestUpgrade{Start: 0, Length: n}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	up.Manifest = w.Manifest()
+	var proofs []*Proof
+	for i := range uint64(n) {
+		p, err := w.Proof(ProofRequest{Block: &RequestBlock{Index: i, Nodes: 8}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		proofs = append(proofs, p)
+	}
+	b.SetBytes(n * 64 << 10)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		r, err := Open(b.TempDir(), Options{Key: key[:]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Apply(up); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for i := 0; i < n; i += batch {
+			if k, err := r.ApplyBatch(proofs[i : i+batch]); err != nil || k != batch {
+				b.Fatalf("%d applied: %v", k, err)
+			}
+		}
+		b.StopTimer()
+		r.Close()
+		b.StartTimer()
+	}
+}

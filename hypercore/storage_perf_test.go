@@ -682,3 +682,61 @@ func TestDownloadReturns(t *testing.T) {
 		t.Fatalf("core closed: %v", err)
 	}
 }
+
+// TestApplyBatchLargeBlocks: in a batch of large blocks each is checked
+// against its own proof, so a spoilt one stops the batch there and the
+// ones before it are stored.
+func TestApplyBatchLargeBlocks(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	var bs [][]byte
+	for i := range 12 {
+		bs = append(bs, bytes.Repeat([]byte{byte(i)}, 16<<10+i*1000))
+	}
+	if _, err := w.Append(bs...); err != nil {
+		t.Fatal(err)
+	}
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	up, err := w.Proof(ProofRequest{Upgrade: &RequestUpgrade{Start: 0, Length: 12}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Manifest = w.Manifest()
+	if err := r.Apply(up); err != nil {
+		t.Fatal(err)
+	}
+	var proofs []*Proof
+	for i := range uint64(12) {
+		rb, _ := r.BlockRequest(i)
+		p, err := w.Proof(ProofRequest{Block: rb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proofs = append(proofs, p)
+	}
+	spoilt := *proofs[5]
+	blk := *spoilt.Block
+	blk.Value = append([]byte(nil), blk.Value...)
+	blk.Value[100] ^= 1
+	spoilt.Block = &blk
+	batch := append(append(append([]*Proof{}, proofs[:5]...), &spoilt), proofs[6:]...)
+	n, err := r.ApplyBatch(batch)
+	if n != 5 || !errors.Is(err, ErrInvalidChecksum) {
+		t.Fatalf("%d applied, %v", n, err)
+	}
+	for i := range uint64(12) {
+		if r.Has(i) != (i < 5) {
+			t.Fatalf("block %d stored: %v", i, r.Has(i))
+		}
+	}
+	// The same block twice, the first copy spoilt: the good copy must not
+	// vouch for the spoilt one.
+	n, err = r.ApplyBatch([]*Proof{&spoilt, proofs[5]})
+	if n != 0 || err == nil {
+		t.Fatalf("spoilt first: %d applied, %v", n, err)
+	}
+	if n, err := r.ApplyBatch(proofs[5:]); n != 7 || err != nil {
+		t.Fatalf("rest: %d applied, %v", n, err)
+	}
+	verifyAll(t, r)
+}
