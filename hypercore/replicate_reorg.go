@@ -46,7 +46,8 @@ func (p *Peer) onReorgData(d *Data) {
 	}
 	b, err := verifyProof(&tree{prologue: c.t.prologue}, emptySource{}, &d.Proof)
 	if err == nil && !b.upgraded {
-		err = fmt.Errorf("%w: reorg without a tree", ErrInvalidProof)
+		c.mu.RUnlock()
+		return // an empty tree: nothing to follow (as a fork mismatch)
 	}
 	if err == nil && !c.verifier.verify(b.state(), b.signature) {
 		err = ErrSignature

@@ -25,7 +25,7 @@ type rawRemote struct {
 	data int
 }
 
-func newRawRemote(t *testing.T, c *Core) (*rawRemote, *Peer) {
+func newRawRemote(t *testing.T, c *Core, handlers map[int]func([]byte) error) (*rawRemote, *Peer) {
 	t.Helper()
 	ca, cb := net.Pipe()
 	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
@@ -46,6 +46,9 @@ func newRawRemote(t *testing.T, c *Core) (*rawRemote, *Peer) {
 		var h func([]byte) error
 		if i == 3 { // data
 			h = func([]byte) error { rr.mu.Lock(); rr.data++; rr.mu.Unlock(); return nil }
+		}
+		if handlers[i] != nil {
+			h = handlers[i]
 		}
 		rr.msgs = append(rr.msgs, ch.AddMessage(h))
 	}
@@ -73,7 +76,7 @@ func TestReplicateRequestFloodBounded(t *testing.T) {
 	const n = 300
 	w := mustOpen(t, t.TempDir(), Options{})
 	appendN(t, w, 0, n)
-	rr, pw := newRawRemote(t, w)
+	rr, pw := newRawRemote(t, w, nil)
 	rr.msgs[0].Send(encodeSync(Sync{Length: 0, CanUpgrade: true, Downloading: true}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -316,9 +319,12 @@ func TestReplicateReorgKeepsSharedBlocks(t *testing.T) {
 				}
 			}
 			verifyAll(t, eager)
-			// Only the new fork's blocks were fetched again.
-			if got := le.b.Stats().Blocks; got != n+60 {
-				t.Fatalf("eager reader received %d blocks, want %d", got, n+60)
+			// Only the new fork's blocks were fetched again (a Get may see
+			// the last block an instant before its peer counts it).
+			for want := uint64(n + 60); le.b.Stats().Blocks != want; time.Sleep(5 * time.Millisecond) {
+				if got := le.b.Stats().Blocks; got > want || ctx.Err() != nil {
+					t.Fatalf("eager reader received %d blocks, want %d", got, want)
+				}
 			}
 			if err := sparse.Download(ctx, 0, newLen); err != nil {
 				t.Fatal(err)
@@ -375,5 +381,168 @@ func TestReplicateWantsReused(t *testing.T) {
 	}
 	if k := countStored(r, n); k != len(held) {
 		t.Fatalf("reader holds %d blocks", k)
+	}
+}
+
+// TestReplicatePeerStepsOnClosedCore: the worker's steps that look at the
+// storage (answering a request, asking for a block) find the core closed
+// under its lock and stop, instead of reading the closed database (pebble
+// panics). The worker has ended here, so the test drives the steps itself;
+// the node cache and bitfield pages are dropped so that any look at the
+// storage reaches pebble.
+func TestReplicatePeerStepsOnClosedCore(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 100)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	l := connect(t, w, r, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := r.Get(ctx, 1, GetOptions{Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Core{w, r} {
+		c.Close()
+	}
+	for _, p := range []*Peer{l.a, l.b} {
+		select {
+		case <-p.Done():
+		case <-ctx.Done():
+			t.Fatal("peer did not end")
+		}
+	}
+	for _, c := range []*Core{w, r} {
+		c.st.cacheReset()
+		c.pagesMu.Lock()
+		clear(c.pages)
+		c.pagesMu.Unlock()
+	}
+	// The writer's peer answers a request; the reader's asks for a block.
+	l.a.onRequest(&Request{ID: 1, Block: &RequestBlock{Index: 50}})
+	if l.b.requestBlock(0, 50) {
+		t.Fatal("a block was requested for a closed core")
+	}
+	if w.hasOpen(50) || r.hasOpen(1) {
+		t.Fatal("a closed core reports blocks")
+	}
+}
+
+// TestReplicateBlockTimeoutsRetried: a reader that already knows the core
+// replicates with a peer that announces every block and answers nothing,
+// and with an honest one. The silent peer's block requests time out, are
+// cancelled, and its blocks are fetched from the honest peer.
+func TestReplicateBlockTimeoutsRetried(t *testing.T) {
+	const n = 800
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	// Learn the length (and block 0) first, so that the silent peer is
+	// asked for blocks, not for the upgrade.
+	l := connect(t, w, r, nil)
+	waitBlocks(t, r, 1)
+	l.kill()
+	for len(r.Peers()) != 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	sp := &stallPeer{}
+	stalled := sp.run(t, w, r)
+	stalled.SetRequestTimeout(300 * time.Millisecond)
+	deadline := time.Now().Add(60 * time.Second)
+	for stalled.Stats().Inflight == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the silent peer was asked for nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	honest := connect(t, w, r, nil)
+	waitBlocks(t, r, n)
+	verifyAll(t, r)
+	st := stalled.Stats()
+	if st.Blocks != 0 || st.Timeouts == 0 || sp.cancels.Load() == 0 {
+		t.Fatalf("silent peer stats %+v, %d cancels", st, sp.cancels.Load())
+	}
+	for honest.b.Stats().Blocks == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the honest peer delivered nothing")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReplicateReorgHashTimeout: a remote on a newer fork answers the
+// upgrade but never the hash requests that narrow the common ancestor
+// down. After the request timeout the reader follows the fork anyway,
+// keeping only what the roots show to be shared (here nothing), and
+// cancels the request.
+func TestReplicateReorgHashTimeout(t *testing.T) {
+	const n = 256
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	l := connect(t, w, r, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := r.Download(ctx, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	l.kill()
+	if err := w.Truncate(200); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, w, 1000, 60)
+	var rr *rawRemote
+	var mu sync.Mutex
+	hashes, cancels := 0, 0
+	rr, pr := newRawRemote(t, r, map[int]func([]byte) error{
+		1: func(b []byte) error {
+			req, err := compact.Decode[*Request](RequestCodec, b)
+			if err != nil {
+				return err
+			}
+			if req.Hash != nil {
+				mu.Lock()
+				hashes++
+				mu.Unlock()
+				return nil // never answered
+			}
+			proof, err := w.Proof(ProofRequest{Upgrade: req.Upgrade})
+			if err != nil {
+				return err
+			}
+			rr.msgs[3].Send(encodeData(&Data{Request: req.ID, Proof: *proof}))
+			return nil
+		},
+		2: func([]byte) error { mu.Lock(); cancels++; mu.Unlock(); return nil },
+	})
+	pr.SetRequestTimeout(300 * time.Millisecond)
+	rr.msgs[0].Send(encodeSync(Sync{Fork: w.Fork(), Length: w.Length(), CanUpgrade: true, Uploading: true}))
+	rr.msgs[8].Send(encodeRange(Range{Start: 0, Length: w.Length()}))
+	for r.Fork() != 1 || r.Length() != 260 {
+		if ctx.Err() != nil {
+			t.Fatalf("length %d fork %d", r.Length(), r.Fork())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The cancel was sent just before the fork was taken: it may still be
+	// on its way.
+	for {
+		mu.Lock()
+		h, c := hashes, cancels
+		mu.Unlock()
+		if h > 0 && c > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%d hash requests, %d cancels", h, c)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if k := countStored(r, n); k != 0 {
+		t.Fatalf("%d blocks kept without proof that they are shared", k)
+	}
+	if err := pr.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
