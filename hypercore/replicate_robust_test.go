@@ -3,6 +3,7 @@ package hypercore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -544,5 +545,113 @@ func TestReplicateReorgHashTimeout(t *testing.T) {
 	}
 	if err := pr.Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplicateReorgForgedNodes: a remote on a newer fork answers the
+// hash request that narrows the common ancestor with a forged node. The
+// peer is dropped as bad, and nothing was cleared or moved: the reader is
+// still on its fork with every block.
+func TestReplicateReorgForgedNodes(t *testing.T) {
+	const n = 256
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, n)
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
+	l := connect(t, w, r, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := r.Download(ctx, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	l.kill()
+	if err := w.Truncate(200); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, w, 1000, 60)
+	var rr *rawRemote
+	rr, pr := newRawRemote(t, r, map[int]func([]byte) error{
+		1: func(b []byte) error {
+			req, err := compact.Decode[*Request](RequestCodec, b)
+			if err != nil {
+				return err
+			}
+			proof, err := w.Proof(ProofRequest{Upgrade: req.Upgrade, Hash: req.Hash})
+			if err != nil {
+				return err
+			}
+			if proof.Hash != nil && len(proof.Hash.Nodes) > 1 {
+				proof.Hash.Nodes[1].Hash[0] ^= 1
+			}
+			rr.msgs[3].Send(encodeData(&Data{Request: req.ID, Proof: *proof}))
+			return nil
+		},
+	})
+	rr.msgs[0].Send(encodeSync(Sync{Fork: w.Fork(), Length: w.Length(), CanUpgrade: true, Uploading: true}))
+	rr.msgs[8].Send(encodeRange(Range{Start: 0, Length: w.Length()}))
+	select {
+	case <-pr.Done():
+	case <-ctx.Done():
+		t.Fatal("the forging peer was not dropped")
+	}
+	if err := pr.Err(); !errors.Is(err, ErrBadPeer) {
+		t.Fatalf("peer error %v", err)
+	}
+	if r.Fork() != 0 || r.Length() != n || countStored(r, n) != n {
+		t.Fatalf("reader fork %d length %d, %d blocks", r.Fork(), r.Length(), countStored(r, n))
+	}
+	verifyAll(t, r)
+}
+
+// TestReplicateExtremeRequests: requests with extreme indexes, node
+// counts, seeks and upgrades are answered (with no-data where nothing can
+// be proven) without a panic, and the peer goes on serving.
+func TestReplicateExtremeRequests(t *testing.T) {
+	w := mustOpen(t, t.TempDir(), Options{})
+	appendN(t, w, 0, 100)
+	var mu sync.Mutex
+	noData := 0
+	rr, pw := newRawRemote(t, w, map[int]func([]byte) error{
+		4: func([]byte) error { mu.Lock(); noData++; mu.Unlock(); return nil },
+	})
+	rr.msgs[0].Send(encodeSync(Sync{CanUpgrade: true, Downloading: true}))
+	const huge = ^uint64(0)
+	reqs := []*Request{
+		{Block: &RequestBlock{Index: huge, Nodes: huge}},
+		{Block: &RequestBlock{Index: 99, Nodes: huge}},
+		{Block: &RequestBlock{Index: 1 << 62}},
+		{Hash: &RequestBlock{Index: huge, Nodes: huge}},
+		{Hash: &RequestBlock{Index: 2*99 + 1, Nodes: 64}},
+		{Hash: &RequestBlock{Index: 1 << 62, Nodes: 3}},
+		{Seek: &RequestSeek{Bytes: huge, Padding: huge}},
+		{Seek: &RequestSeek{Bytes: 10, Padding: huge}},
+		{Upgrade: &RequestUpgrade{Start: huge, Length: huge}},
+		{Upgrade: &RequestUpgrade{Start: 50, Length: huge}},
+		{Upgrade: &RequestUpgrade{Start: 0, Length: 1 << 62}},
+		{Block: &RequestBlock{Index: 5}, Upgrade: &RequestUpgrade{Start: 99, Length: 2}},
+		{Fork: huge, Block: &RequestBlock{Index: 5}},
+	}
+	for i, r := range reqs {
+		r.ID = uint64(i + 1)
+		rr.msgs[1].Send(compact.Encode[*Request](RequestCodec, r))
+	}
+	// A good request after them is still answered.
+	rr.msgs[1].Send(compact.Encode[*Request](RequestCodec, &Request{ID: 100, Block: &RequestBlock{Index: 7}}))
+	deadline := time.Now().Add(60 * time.Second)
+	for rr.answers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no answer")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-pw.Done():
+		t.Fatalf("peer ended: %v", pw.Err())
+	default:
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if noData == 0 {
+		t.Fatal("no no-data answers to unprovable requests")
 	}
 }
