@@ -183,11 +183,14 @@ func TestReplicateFollowsTruncation(t *testing.T) {
 	defer cancel()
 	for i := 60; i < 90; i++ {
 		for {
+			// Only a read begun on the new fork must see the new block: one
+			// begun before the reorg may still return the old one.
+			fork := r.Fork()
 			v, err := r.Get(ctx, uint64(i), GetOptions{Wait: true})
 			if err != nil {
 				t.Fatalf("block %d: %v (length %d fork %d)", i, err, r.Length(), r.Fork())
 			}
-			if r.Fork() == 1 {
+			if fork == 1 {
 				if string(v) != fmt.Sprintf("fork1-%d", i-60) {
 					t.Fatalf("block %d = %q", i, v)
 				}
