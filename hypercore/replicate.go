@@ -49,7 +49,12 @@ func Capability(initiator bool, key [32]byte, handshakeHash []byte) ([32]byte, e
 // work: a block is requested from one peer at a time, and the blocks of a
 // peer that goes away or does not answer within the request timeout are
 // requested from the others. Message handlers only queue work; one
-// goroutine owned by the Peer does it and ends when the channel closes.
+// goroutine owned by the Peer does it and ends when the channel closes or
+// the core is closed. The queue is bounded: a remote that sends faster
+// than the worker keeps up is no longer read until it catches up. When
+// the writer truncates, the peer follows the new fork keeping every block
+// the two forks share (it asks the remote for the tree nodes that show
+// where they part).
 type Peer struct {
 	c         *Core
 	r         *replicator
