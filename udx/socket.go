@@ -115,8 +115,9 @@ func (u *UDX) newSocket(bc batchConn) *Socket {
 		conn:   bc,
 		ready:  make(chan struct{}, 1),
 		closed: make(chan struct{}),
-		done:   make(chan struct{}),
 	}
+	s.park = newParker(s, bc)
+	s.readers.Add(1)
 	go s.readLoop()
 	return s
 }
@@ -134,7 +135,9 @@ type Datagram struct {
 }
 
 // Socket is one UDP socket carrying datagrams and UDX streams. Its reader
-// goroutine runs until Close.
+// goroutine runs until Close; on Linux it ends while the socket is idle
+// (no datagram for a second) and a new one starts when one arrives, so
+// quiet sockets hold no goroutine.
 type Socket struct {
 	u    *UDX
 	conn batchConn
@@ -150,7 +153,8 @@ type Socket struct {
 	ttlMu     sync.Mutex
 	closeOnce sync.Once
 	closed    chan struct{}
-	done      chan struct{}
+	readers   sync.WaitGroup // the reader goroutine, while one runs
+	park      *parker        // nil: the reader never parks
 
 	// counters
 	PacketsDropped atomic.Uint64 // datagrams dropped because the queue was full
@@ -289,8 +293,11 @@ func (s *Socket) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		if s.park != nil {
+			s.park.close()
+		}
 		err = s.conn.close()
-		<-s.done
+		s.readers.Wait()
 		s.u.mu.RLock()
 		var mine []*Stream
 		for _, st := range s.u.streams {
@@ -311,9 +318,19 @@ func (s *Socket) send(ms []message) {
 	_ = s.conn.writeBatch(ms)
 }
 
-// readLoop is the socket's one reader goroutine.
+// readLoop is the socket's one reader goroutine. On a parkable socket it
+// reads with a deadline and ends when a whole idleAfter passed without a
+// datagram (the poller starts it again).
 func (s *Socket) readLoop() {
-	defer close(s.done)
+	defer s.readers.Done()
+	park := s.park
+	if park != nil && park.off {
+		park = nil
+	}
+	if park != nil {
+		park.extend()
+	}
+	active := false // a batch came since the deadline was set
 	// A conn reading batches (recvmmsg) borrows its buffers from a pool
 	// while data is waiting; any other reads one datagram at a time into
 	// a buffer of the socket's own.
@@ -336,8 +353,20 @@ func (s *Socket) readLoop() {
 			if isClosed(s.closed) || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if park != nil && isTimeout(err) {
+				if active {
+					active = false
+					park.extend()
+					continue
+				}
+				if park.park() {
+					return
+				}
+				park = nil // parking is off for this socket
+			}
 			continue // e.g. ICMP port unreachable reported on a later read
 		}
+		active = true
 		dgs = dgs[:0]
 		for i := range ms {
 			m := &ms[i]
