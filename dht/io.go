@@ -104,14 +104,15 @@ type outRequest struct {
 	value    []byte
 	ttl      int
 
-	buf     []byte
-	sent    int
-	retries int
-	timeout time.Duration
-	timer   *time.Timer
-	start   time.Time
-	done    bool
-	query   *Query // owning query, if any
+	buf      []byte
+	sent     int
+	retries  int
+	timeout  time.Duration
+	deadline int64 // when the current attempt times out (Node.clock)
+	hidx     int   // index in the node's deadline heap, -1 when not in it
+	start    time.Time
+	done     bool
+	query    *Query // owning query, if any
 
 	onResponse func(*Response)
 	onError    func(error)
@@ -152,21 +153,18 @@ func (r *outRequest) sendNow() {
 	n.stats.RequestsSent++
 	_ = writeTTL(r.conn, r.buf, r.to, r.ttl)
 	d := r.timeout
-	if d == 0 {
+	if d <= 0 {
 		d = defaultTimeout
 	}
-	if r.timer == nil {
-		r.timer = time.AfterFunc(d, r.cycle)
-	} else {
-		r.timer.Reset(d)
-	}
+	r.deadline = n.clock() + int64(d)
+	n.deadlines.set(r)
+	n.armTimer(r.deadline)
 }
 
-// cycle runs when one attempt timed out: retry or fail.
+// cycle runs when one attempt timed out: retry or fail. n.mu is held
+// (the node's timer runs it).
 func (r *outRequest) cycle() {
 	n := r.n
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if r.done {
 		return
 	}
@@ -199,10 +197,8 @@ func (r *outRequest) destroy(err error) {
 // finish removes the request from the node's bookkeeping.
 func (r *outRequest) finish() {
 	r.done = true
-	if r.timer != nil {
-		r.timer.Stop()
-	}
 	n := r.n
+	n.deadlines.remove(r)
 	if n.inflight[r.tid] == r {
 		delete(n.inflight, r.tid)
 		n.cong.recv()
@@ -210,4 +206,88 @@ func (r *outRequest) finish() {
 	if r.query != nil {
 		delete(r.query.reqs, r)
 	}
+}
+
+// deadlineHeap orders the requests waiting for a response by the time
+// their current attempt times out, so that one timer per node serves all
+// of them: a request costs no timer and no goroutine of its own, however
+// many are in flight.
+type deadlineHeap []*outRequest
+
+func (h deadlineHeap) less(i, j int) bool { return h[i].deadline < h[j].deadline }
+
+func (h deadlineHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].hidx, h[j].hidx = i, j
+}
+
+func (h deadlineHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+func (h deadlineHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h.swap(i, m)
+		i = m
+	}
+}
+
+// set adds r, or moves it after its deadline changed.
+func (h *deadlineHeap) set(r *outRequest) {
+	if r.hidx >= 0 && r.hidx < len(*h) && (*h)[r.hidx] == r {
+		h.down(r.hidx)
+		h.up(r.hidx)
+		return
+	}
+	r.hidx = len(*h)
+	*h = append(*h, r)
+	h.up(r.hidx)
+}
+
+// remove takes r out if it is in the heap.
+func (h *deadlineHeap) remove(r *outRequest) {
+	i := r.hidx
+	if i < 0 || i >= len(*h) || (*h)[i] != r {
+		return
+	}
+	last := len(*h) - 1
+	if i != last {
+		h.swap(i, last)
+	}
+	(*h)[last] = nil
+	*h = (*h)[:last]
+	r.hidx = -1
+	if i != last {
+		h.down(i)
+		h.up(i)
+	}
+	if len(*h) == 0 && cap(*h) > 64 {
+		*h = nil // let go of a burst's storage
+	}
+}
+
+// first is the request that times out next, or nil.
+func (h deadlineHeap) first() *outRequest {
+	if len(h) == 0 {
+		return nil
+	}
+	return h[0]
 }

@@ -143,8 +143,16 @@ type Node struct {
 	persistentCh   chan struct{}
 	persistentDone bool
 	health         health
-	drainTimer     *time.Timer
-	tickTimer      *time.Timer
+
+	// One timer serves the node: the drain every 750 ms, the tick every
+	// 5 s and the timeouts of every request in flight (deadlines). Times
+	// are clock() values.
+	epoch     time.Time
+	timer     *time.Timer
+	timerAt   int64 // when timer fires; 0 while stopped
+	nextDrain int64
+	nextTick  int64
+	deadlines deadlineHeap
 }
 
 // New starts a node: it binds its sockets and starts bootstrapping in the
@@ -207,6 +215,7 @@ func New(cfg *Config) (*Node, error) {
 		rotate:         rotateDrains,
 		lastTick:       time.Now(),
 		health:         newHealth(),
+		epoch:          time.Now(),
 	}
 	n.cong.max = c.MaxWindow
 	var id [32]byte
@@ -238,8 +247,9 @@ func New(cfg *Config) (*Node, error) {
 	n.receive(n.server)
 	n.receive(n.client)
 	n.mu.Lock()
-	n.drainTimer = time.AfterFunc(drainInterval, n.onDrainTimer)
-	n.tickTimer = time.AfterFunc(tickInterval, n.onTickTimer)
+	n.nextDrain = n.clock() + int64(drainInterval)
+	n.nextTick = n.clock() + int64(tickInterval)
+	n.armTimer(n.nextDrain)
 	n.mu.Unlock()
 	n.wg.Add(1)
 	go n.runBootstrap()
@@ -370,9 +380,9 @@ func (n *Node) Close() error {
 	}
 	n.closed = true
 	n.cancel()
-	if n.drainTimer != nil {
-		n.drainTimer.Stop()
-		n.tickTimer.Stop()
+	if n.timer != nil {
+		n.timer.Stop()
+		n.timerAt = 0
 	}
 	for _, r := range n.inflight {
 		r.destroy(ErrClosed)
@@ -694,7 +704,7 @@ func (n *Node) newRequest(to netip.AddrPort, toID *[32]byte, token *[32]byte, in
 	r := &outRequest{
 		n: n, conn: n.defaultConn(), tid: tid, to: to, toID: toID, token: token,
 		internal: internal, command: command, target: target, value: value,
-		retries: defaultRetries, start: time.Now(),
+		retries: defaultRetries, start: time.Now(), hidx: -1,
 		onResponse: func(*Response) {}, onError: func(error) {},
 	}
 	n.inflight[tid] = r
@@ -956,27 +966,61 @@ func (n *Node) onDelayedPing(req *Request) {
 
 // --- timers ---
 
-// The drain and tick timers re-arm themselves until Close stops them; a
-// node has no timer goroutine of its own.
+// clock is the node's monotonic time in nanoseconds since it started
+// (never 0 once a node runs).
+func (n *Node) clock() int64 { return int64(time.Since(n.epoch)) + 1 }
 
-func (n *Node) onDrainTimer() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
+// armTimer makes the node's timer fire no later than at. n.mu held.
+func (n *Node) armTimer(at int64) {
+	if n.closed || (n.timerAt != 0 && n.timerAt <= at) {
 		return
 	}
-	n.drain()
-	n.drainTimer.Reset(drainInterval)
+	n.timerAt = at
+	d := time.Duration(at - n.clock())
+	if n.timer == nil {
+		n.timer = time.AfterFunc(d, n.onTimer)
+		return
+	}
+	n.timer.Reset(d)
 }
 
-func (n *Node) onTickTimer() {
+// onTimer runs whatever is due: the drain, the tick and the requests
+// whose attempt timed out, then sets the timer for the next of them. The
+// node has no goroutine of its own for timers: the runtime runs this
+// callback, at most one at a time per node.
+func (n *Node) onTimer() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.timerAt = 0
 	if n.closed {
 		return
 	}
-	n.onTick()
-	n.tickTimer.Reset(tickInterval)
+	now := n.clock()
+	if now >= n.nextDrain {
+		n.drain()
+		n.nextDrain += int64(drainInterval)
+		if n.nextDrain <= now {
+			n.nextDrain = now + int64(drainInterval) // we slept: no catching up
+		}
+	}
+	if now >= n.nextTick {
+		n.onTick()
+		n.nextTick = now + int64(tickInterval)
+	}
+	// A cycle may resend (a later deadline), end the request or start
+	// others; each of those has a deadline after now, so this ends.
+	for r := n.deadlines.first(); r != nil && r.deadline <= now && !n.closed; r = n.deadlines.first() {
+		n.deadlines.remove(r)
+		r.cycle()
+	}
+	if n.closed {
+		return
+	}
+	next := min(n.nextDrain, n.nextTick)
+	if r := n.deadlines.first(); r != nil {
+		next = min(next, r.deadline)
+	}
+	n.armTimer(next)
 }
 
 func (n *Node) drain() {
