@@ -5,8 +5,9 @@
 // The Go side is this program started again as a child process (so the
 // figure is the memory of the testnet alone, not of the go tool); the JS
 // side is interop/js/dht_memory.js. Both start a bootstrapper and n-1
-// persistent nodes, wait until every node is bootstrapped, collect garbage
-// and print "memory nodes=<n> rss-per-node=<bytes> heap-per-node=<bytes>":
+// persistent nodes, wait until every node is bootstrapped, then -quiet
+// more (default 2 s, the same on both sides: the testnet as it runs, not
+// in the middle of the last walks), collect garbage and print "memory nodes=<n> rss-per-node=<bytes> heap-per-node=<bytes>":
 // the growth of the process's resident set (and of its heap) since before
 // the first node, divided by n. Each side runs -runs times (default 3)
 // and its median counts. The last line is
@@ -43,12 +44,14 @@ func main() {
 	runs := flag.Int("runs", 3, "testnets per side; the median counts (the machine may be shared)")
 	child := flag.Bool("child", false, "run the Go testnet in this process and print its memory")
 	profile := flag.String("heapprofile", "", "with -child: write a heap profile here once all nodes are bootstrapped")
+	profileRate := flag.Int("profilerate", 64<<10, "with -heapprofile: runtime.MemProfileRate (1 records every allocation, slowly)")
+	quiet := flag.Duration("quiet", 2*time.Second, "wait after the last node is bootstrapped before measuring (both sides)")
 	flag.Parse()
 	var err error
 	if *child {
-		err = runGo(*n, *profile)
+		err = runGo(*n, *profile, *profileRate, *quiet)
 	} else {
-		err = run(*n, max(1, *runs))
+		err = run(*n, max(1, *runs), *quiet)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dht-memory:", err)
@@ -58,7 +61,7 @@ func main() {
 
 var metric = regexp.MustCompile(`memory nodes=(\d+) rss-per-node=(-?\d+) heap-per-node=(-?\d+)`)
 
-func run(n, runs int) error {
+func run(n, runs int, quiet time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	self, err := os.Executable()
@@ -71,7 +74,7 @@ func run(n, runs int) error {
 	}
 	var goRSS, jsRSS []float64
 	for i := 0; i < runs; i++ {
-		out, err := exec.CommandContext(ctx, self, "-child", "-n", strconv.Itoa(n)).CombinedOutput()
+		out, err := exec.CommandContext(ctx, self, "-child", "-n", strconv.Itoa(n), "-quiet", quiet.String()).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("go testnet: %v\n%s", err, out)
 		}
@@ -81,7 +84,7 @@ func run(n, runs int) error {
 		}
 		goRSS = append(goRSS, rss)
 
-		cmd := env.Command(ctx, "dht_memory.js", strconv.Itoa(n))
+		cmd := env.Command(ctx, "dht_memory.js", strconv.Itoa(n), strconv.FormatInt(quiet.Milliseconds(), 10))
 		cmd.Args = append([]string{cmd.Args[0], "--expose-gc"}, cmd.Args[1:]...)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -119,12 +122,12 @@ func median(xs []float64) float64 {
 }
 
 // runGo starts the Go testnet in this process and prints its memory.
-func runGo(n int, profile string) error {
+func runGo(n int, profile string, profileRate int, quiet time.Duration) error {
 	if n < 2 {
 		return fmt.Errorf("need at least 2 nodes")
 	}
 	if profile != "" {
-		runtime.MemProfileRate = 64 << 10
+		runtime.MemProfileRate = profileRate
 	}
 	rss0, heap0 := settle()
 	u := udx.New(nil)
@@ -154,6 +157,7 @@ func runGo(n int, profile string) error {
 			return err
 		}
 	}
+	time.Sleep(quiet)
 	rss1, heap1 := settle()
 	if profile != "" {
 		fh, err := os.Create(profile)
