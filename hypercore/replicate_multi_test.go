@@ -488,9 +488,9 @@ func TestReplicateTruncationAcrossPeers(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		// A reorg may clear more than the forked part (down to the
-		// ancestor a peer's proof establishes) and fetch it again: wait
-		// for every block, then check the new fork's and verify all.
+		// A reorg whose hash requests go unanswered clears down to the
+		// shared roots and fetches the rest again: wait for every block,
+		// then check the new fork's and verify all.
 		for i := range 160 {
 			v, err := c.Get(ctx, uint64(i), GetOptions{Wait: true})
 			if err != nil {
