@@ -740,3 +740,20 @@ func TestApplyBatchLargeBlocks(t *testing.T) {
 	}
 	verifyAll(t, r)
 }
+
+// TestServeCutDataFile: when the data file lost its bytes under a core,
+// serving a block (read ahead or not) fails with ErrCorrupt instead of
+// handing out short or zeroed blocks.
+func TestServeCutDataFile(t *testing.T) {
+	dir := t.TempDir()
+	w := mustOpen(t, dir, Options{})
+	appendN(t, w, 0, 100)
+	if err := os.Truncate(filepath.Join(dir, "blocks"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []uint64{0, 1, 50, 99} {
+		if _, err := w.Proof(ProofRequest{Block: &RequestBlock{Index: i, Nodes: 0}}); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("block %d: %v", i, err)
+		}
+	}
+}
