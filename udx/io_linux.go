@@ -7,7 +7,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -88,22 +90,19 @@ type readSet struct {
 	oob   []byte
 }
 
-// The pool keeps up to maxIdleReadSets whole sets of each kind for reuse
-// and makes at most maxReadSets of them. Past that (many sockets reading
-// at once, or readers descheduled while holding a set) sockets get sets
-// of one buffer, of which up to maxIdleSmallSets are kept.
-const (
-	maxIdleReadSets  = 4
-	maxReadSets      = 8
-	maxIdleSmallSets = 32
-)
+// At most maxReadSets whole sets of each kind exist at a time; past that
+// (many sockets reading at once, or readers descheduled while holding a
+// set) sockets get sets of one buffer. Idle sets wait in per-P pools
+// (sync.Pool: no lock shared by every socket of the process, and the
+// garbage collector drops sets that stay unused); a whole set dropped that
+// way stops counting once it is collected.
+const maxReadSets = 8
 
-var readSetPools [2]struct {
-	mu    sync.Mutex
-	free  []*readSet // whole sets
-	small []*readSet // sets of one buffer
-	made  int        // whole sets in existence
-}
+var (
+	wholeSets [2]sync.Pool
+	smallSets [2]sync.Pool
+	wholeMade [2]atomic.Int32 // whole sets in existence
+)
 
 func readSetPool(gro bool) int {
 	if gro {
@@ -114,32 +113,20 @@ func readSetPool(gro bool) int {
 
 // getReadSet takes a set from the pool or makes one.
 func getReadSet(gro bool) *readSet {
-	p := &readSetPools[readSetPool(gro)]
-	p.mu.Lock()
-	if rs := popSet(&p.free); rs != nil {
-		p.mu.Unlock()
+	i := readSetPool(gro)
+	if rs, _ := wholeSets[i].Get().(*readSet); rs != nil {
 		return rs
 	}
-	full := p.made < maxReadSets
-	if full {
-		p.made++
-	} else if rs := popSet(&p.small); rs != nil {
-		p.mu.Unlock()
+	if wholeMade[i].Add(1) <= maxReadSets {
+		rs := newReadSet(gro, true)
+		runtime.AddCleanup(rs, func(i int) { wholeMade[i].Add(-1) }, i)
 		return rs
 	}
-	p.mu.Unlock()
-	return newReadSet(gro, full)
-}
-
-func popSet(list *[]*readSet) *readSet {
-	k := len(*list)
-	if k == 0 {
-		return nil
+	wholeMade[i].Add(-1)
+	if rs, _ := smallSets[i].Get().(*readSet); rs != nil {
+		return rs
 	}
-	rs := (*list)[k-1]
-	(*list)[k-1] = nil
-	*list = (*list)[:k-1]
-	return rs
+	return newReadSet(gro, false)
 }
 
 // newReadSet makes a set: a whole one has readBatchLen buffers of
@@ -183,19 +170,12 @@ func newReadSet(gro, full bool) *readSet {
 
 // putReadSet hands a set back once nothing refers to its buffers.
 func putReadSet(rs *readSet) {
-	p := &readSetPools[readSetPool(rs.gro)]
-	p.mu.Lock()
-	switch {
-	case !rs.full:
-		if len(p.small) < maxIdleSmallSets {
-			p.small = append(p.small, rs)
-		}
-	case len(p.free) < maxIdleReadSets:
-		p.free = append(p.free, rs)
-	default:
-		p.made--
+	i := readSetPool(rs.gro)
+	if rs.full {
+		wholeSets[i].Put(rs)
+	} else {
+		smallSets[i].Put(rs)
 	}
-	p.mu.Unlock()
 }
 
 // prepare resets the fields recvmmsg overwrites.
@@ -220,6 +200,14 @@ func (m *mmsgConn) readPooled() ([]message, error) {
 	var errno syscall.Errno
 	err := m.rc.Read(func(fd uintptr) bool {
 		if m.rset == nil {
+			// Borrow a set only when a datagram is waiting: a peek at
+			// one byte tells, without the pool (most reads of a quiet
+			// socket find nothing).
+			var b [1]byte
+			_, _, e := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+			if e == unix.EAGAIN || e == unix.EINTR {
+				return false
+			}
 			m.rset = getReadSet(m.gro)
 		}
 		rs := m.rset
