@@ -26,6 +26,9 @@ type natSample struct {
 func (s *natSampler) add(host netip.Addr, port uint16) int {
 	a := s.bump(host, port, 2)
 	b := s.bump(host, 0, 1)
+	if s.samples == nil {
+		s.samples = make([]*natSample, 0, 32) // its final size, no regrowth
+	}
 	if len(s.samples) < 32 {
 		s.size++
 		switch {

@@ -153,6 +153,8 @@ type Node struct {
 	nextDrain int64
 	nextTick  int64
 	deadlines deadlineHeap
+
+	slab nodeSlab // routing entries
 }
 
 // New starts a node: it binds its sockets and starts bootstrapping in the
@@ -540,7 +542,7 @@ func (n *Node) AddNode(addr netip.AddrPort) {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.addNode(&node{id: NodeID(addr), addr: toAddr4(addr)})
+	n.addFresh(addr4{}, NodeID(addr), toAddr4(addr))
 }
 
 // --- socket input ---
@@ -772,22 +774,35 @@ func (n *Node) addNodeFromNetwork(sample bool, from netip.AddrPort, id *[32]byte
 		n.nodes.add(old)
 		return
 	}
-	n.addNode(&node{id: *id, addr: toAddr4(from), to: toAddr4(to)})
+	n.addFresh(toAddr4(to), *id, toAddr4(from))
 }
 
-func (n *Node) addNode(x *node) {
+// addFresh adds a node not known yet, with an entry from the node's slab
+// that goes back to it unless the table took it (or a re-ping holds it).
+func (n *Node) addFresh(to addr4, id [32]byte, addr addr4) {
+	x := n.slab.get()
+	x.id, x.addr, x.to = id, addr, to
+	if !n.addNode(x) && !x.held {
+		n.slab.put(x)
+	}
+}
+
+// addNode adds x to the table and the node list and reports whether it
+// went in.
+func (n *Node) addNode(x *node) bool {
 	if n.nodes.has(x) || x.id == n.tbl.id {
-		return
+		return false
 	}
 	x.added, x.pinged, x.seen = n.tick, n.tick, n.tick
 	if !n.tbl.add(x) {
-		return
+		return false
 	}
 	n.nodes.add(x)
 	if x.to.valid() && x.sampled == 0 {
 		x.sampled = n.tick
 		n.natAdd(x.to.AddrPort())
 	}
+	return true
 }
 
 func (n *Node) removeNode(x *node) {
@@ -796,6 +811,7 @@ func (n *Node) removeNode(x *node) {
 	}
 	n.tbl.remove(&x.id)
 	n.nodes.remove(x)
+	n.slab.put(x)
 }
 
 func (n *Node) onFullRow(newNode *node, row []*node) {
@@ -820,39 +836,59 @@ func (n *Node) onFullRow(newNode *node, row []*node) {
 	n.repingAndSwap(newNode, oldest)
 }
 
+// repingAndSwap pings the oldest node of a full row and puts newNode in
+// its place if it does not answer (or answers without having been heard
+// from since). Entries go back to the slab when removed, so the callbacks
+// check that oldNode still holds the same id.
 func (n *Node) repingAndSwap(newNode, oldNode *node) {
 	lastSeen := oldNode.seen
+	oldID := oldNode.id
 	oldNode.pinged = n.tick
 	n.repinging++
+	newNode.held = true
+	drop := func() {
+		newNode.held = false
+		n.slab.put(newNode)
+	}
 	swap := func() {
 		n.repinging--
-		n.removeNode(oldNode)
-		n.addNode(newNode)
+		if oldNode.id == oldID {
+			n.removeNode(oldNode)
+		}
+		newNode.held = false
+		if !n.addNode(newNode) && !newNode.held {
+			n.slab.put(newNode)
+		}
 	}
 	r := n.request(oldNode.addr.AddrPort(), nil, false, true, CmdPing, nil, nil, func(*Response) {
-		if oldNode.seen <= lastSeen {
+		if oldNode.id == oldID && oldNode.seen <= lastSeen {
 			swap()
 			return
 		}
 		n.repinging--
+		drop()
 	}, func(error) { swap() })
 	if r == nil {
 		n.repinging--
+		drop()
 	}
 }
 
 func (n *Node) check(x *node) {
 	x.pinged = n.tick
 	lastSeen := x.seen
+	id := x.id // x goes back to the slab if removed meanwhile
 	n.checks++
 	r := n.request(x.addr.AddrPort(), nil, false, true, CmdPing, nil, nil, func(*Response) {
 		n.checks--
-		if x.seen <= lastSeen {
+		if x.id == id && x.seen <= lastSeen {
 			n.removeNode(x)
 		}
 	}, func(error) {
 		n.checks--
-		n.removeNode(x)
+		if x.id == id {
+			n.removeNode(x)
+		}
 	})
 	if r == nil {
 		n.checks--
@@ -1195,10 +1231,12 @@ func (n *Node) updateNetworkState(onlyFirewall bool) bool {
 		for _, x := range nodes {
 			if x.id == id {
 				n.nodes.remove(x)
+				n.slab.put(x)
 				continue
 			}
 			if !t.add(x) {
 				n.nodes.remove(x)
+				n.slab.put(x)
 			}
 		}
 		n.setTable(t)

@@ -151,6 +151,10 @@ func (n *Node) startQuery(ctx context.Context, target [32]byte, internal bool, c
 		q.finish(ErrClosed)
 		return q
 	}
+	if err := ctx.Err(); err != nil {
+		q.finish(err) // done before it starts (AfterFunc would end it late)
+		return q
+	}
 	for i := len(o.Nodes) - 1; i >= 0; i-- {
 		a := netip.AddrPortFrom(o.Nodes[i].Addr().Unmap(), o.Nodes[i].Port())
 		q.addPending(queryPeer{id: NodeID(a), addr: a}, netip.AddrPort{})

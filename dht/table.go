@@ -20,6 +20,7 @@ type node struct {
 	to        addr4 // our address as this node saw it (zero if unknown)
 	downHints uint8
 	listed    bool // in the time-ordered list
+	held      bool // not in the table, kept by a pending re-ping
 
 	sampled uint32 // tick when to was last fed to the NAT sampler
 	added   uint32
@@ -58,11 +59,14 @@ func (a addr4) valid() bool { return a != (addr4{}) }
 // table is a Kademlia routing table with 256 rows of at most K nodes,
 // indexed by the length of the common prefix with the local id. Nodes
 // inside a row are kept sorted by id, as kademlia-routing-table does. Only
-// rows up to the longest prefix seen exist (a few dozen, not 256).
+// rows up to the longest prefix seen exist (a dozen or so, not 256), and
+// they share one array (each row a window of K slots in store): one
+// long-lived allocation instead of a growing slice per row.
 type table struct {
-	id   [32]byte
-	rows [][]*node
-	size int
+	id    [32]byte
+	rows  [][]*node
+	store []*node
+	size  int
 	// onFull is called when a node could not be added because its row is
 	// full; it may start a ping of an old node.
 	onFull func(newNode *node, row []*node)
@@ -122,15 +126,33 @@ func (t *table) add(n *node) bool {
 		}
 		return false
 	}
-	row = append(row, nil)
+	t.grow(i)
+	row = t.rows[i]
+	row = append(row, nil) // within the row's window
 	copy(row[j+1:], row[j:])
 	row[j] = n
-	for len(t.rows) <= i {
-		t.rows = append(t.rows, nil)
-	}
 	t.rows[i] = row
 	t.size++
 	return true
+}
+
+// grow makes rows up to row i exist, four at a time, moving the rows into
+// a larger store.
+func (t *table) grow(i int) {
+	if i < len(t.rows) {
+		return
+	}
+	n := min((i+4)&^3, 256)
+	store := make([]*node, n*K)
+	rows := make([][]*node, n)
+	for j := range rows {
+		w := store[j*K : j*K : (j+1)*K]
+		if j < len(t.rows) {
+			w = append(w, t.rows[j]...)
+		}
+		rows[j] = w
+	}
+	t.rows, t.store = rows, store
 }
 
 func (t *table) remove(id *[32]byte) bool {
@@ -142,11 +164,7 @@ func (t *table) remove(id *[32]byte) bool {
 	}
 	copy(row[j:], row[j+1:])
 	row[len(row)-1] = nil
-	if len(row) == 1 {
-		t.rows[i] = nil // an emptied row lets go of its array
-	} else {
-		t.rows[i] = row[:len(row)-1]
-	}
+	t.rows[i] = row[:len(row)-1]
 	t.size--
 	return true
 }
@@ -249,4 +267,40 @@ func (l *nodeList) remove(n *node) {
 	}
 	n.prev, n.next, n.listed = nil, nil, false
 	l.length--
+}
+
+// nodeSlab hands out a Node's routing entries from chunks of
+// slabChunk, and takes back removed ones for reuse. The entries of a
+// long-lived table then sit together instead of scattered among the
+// garbage of their size class, which after bootstrap kept most of that
+// class's memory in use (a 1000-node testnet: 10 MB of entries in 21 MB).
+// An entry taken back is zeroed, so callbacks still holding it see
+// another id.
+type nodeSlab struct {
+	chunk []node
+	free  *node // taken-back entries, linked through next
+}
+
+const slabChunk = 32 // 2560 bytes
+
+func (s *nodeSlab) get() *node {
+	if x := s.free; x != nil {
+		s.free, x.next = x.next, nil
+		return x
+	}
+	if len(s.chunk) == 0 {
+		s.chunk = make([]node, slabChunk)
+	}
+	x := &s.chunk[0]
+	s.chunk = s.chunk[1:]
+	return x
+}
+
+// put takes back an entry that is in no table, list or re-ping.
+func (s *nodeSlab) put(x *node) {
+	if x.listed || x.held {
+		return
+	}
+	*x = node{next: s.free}
+	s.free = x
 }
