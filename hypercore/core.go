@@ -1227,6 +1227,10 @@ type applyState struct {
 	v        *verifier
 	learned  *Manifest
 	upgraded bool
+	// The last block this batch verified and where it ends in the data
+	// file (hasPrev says there is one).
+	prevIndex, prevEnd uint64
+	hasPrev            bool
 }
 
 func (s *applyState) getNode(index uint64) (Node, bool, error) {
@@ -1292,11 +1296,18 @@ func (s *applyState) apply(p *Proof) (*pendingBlock, error) {
 		if p.Block.Index >= b.length {
 			return nil, fmt.Errorf("%w: block beyond the tree", ErrInvalidProof)
 		}
-		// The block goes to its byte offset; the tree nodes of the proof
-		// and the store give it.
-		off, err := byteOffset(&b.tree, overlay{nodes: b.nodes, next: s}, 2*p.Block.Index)
-		if err != nil {
-			return nil, err
+		// The block goes to its byte offset: right after the block before
+		// it when this batch verified that one (offsets do not move
+		// within a fork), else as the tree nodes of the proof and the
+		// store give it.
+		var off uint64
+		if s.hasPrev && p.Block.Index == s.prevIndex+1 {
+			off = s.prevEnd
+		} else {
+			off, err = byteOffset(&b.tree, overlay{nodes: b.nodes, next: s}, 2*p.Block.Index)
+			if err != nil {
+				return nil, err
+			}
 		}
 		blk = &pendingBlock{index: p.Block.Index, offset: off, value: p.Block.Value}
 	}
@@ -1326,6 +1337,9 @@ func (s *applyState) apply(p *Proof) (*pendingBlock, error) {
 		s.nodes[leaf.Index] = leaf
 		s.leaves[leaf.Index] = true
 		s.records = append(s.records, nodeRecord{n: leaf, offset: blk.offset, hasOffset: true})
+	}
+	if blk != nil {
+		s.prevIndex, s.prevEnd, s.hasPrev = blk.index, blk.offset+uint64(len(blk.value)), true
 	}
 	if learned != nil {
 		s.learned = learned

@@ -275,8 +275,8 @@ func (s *store) readAhead(index uint64) (b []byte, leaf Node, ok bool, err error
 		return nil, leaf, false, err
 	}
 	var (
-		nodes    []Node
-		ends     []uint32
+		nodes    = make([]Node, 0, 2*readaheadBlocks)
+		ends     = make([]uint32, 0, readaheadBlocks)
 		startOff uint64
 		size     uint64
 	)
