@@ -553,7 +553,9 @@ func TestVerifyStopsAtTrustedNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Block 1's leaf came with block 0's proof: a wrong block 1 fails on
-	// it, and a wrong node above it is never looked at.
+	// it, and so does a right block 1 whose proof carries a wrong node
+	// above the leaf (compared with the trusted node, not hashed): a
+	// peer that lies anywhere in an answer gets nothing stored.
 	bad := clone(proofs[1])
 	bad.Block.Value[0] ^= 1
 	if err := r.Apply(bad); !errors.Is(err, ErrInvalidChecksum) {
@@ -564,8 +566,14 @@ func TestVerifyStopsAtTrustedNode(t *testing.T) {
 	}
 	top := clone(proofs[1])
 	top.Block.Nodes[len(top.Block.Nodes)-1].Hash[0] ^= 1
-	if err := r.Apply(top); err != nil {
+	if err := r.Apply(top); !errors.Is(err, ErrInvalidChecksum) {
 		t.Fatalf("block 1 with a wrong node above its trusted leaf: %v", err)
+	}
+	if r.Has(1) {
+		t.Fatal("block 1 stored from a proof with a wrong node")
+	}
+	if err := r.Apply(clone(proofs[1])); err != nil {
+		t.Fatal(err)
 	}
 	// Block 2: its sibling (block 3's leaf) is new and must be right.
 	bad = clone(proofs[2])

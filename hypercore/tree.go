@@ -183,9 +183,9 @@ type trustedSource interface {
 }
 
 // verifyTreeTrusted is verifyTree that, given trusted, stops hashing as
-// soon as the block's path reaches a node trusted holds: the block is then
-// proven by that node, and the proof's nodes above it are ignored (not
-// verified, so not returned in nodes). A reader that asked for blocks far
+// soon as the block's path reaches a node trusted holds and every node the
+// proof still carries is one trusted holds too (compared, not hashed): the
+// block is then proven by that node. A reader that asked for blocks far
 // ahead of what it had gets every proof sized for its state at the time of
 // the request; by the time the answer arrives the earlier answers have
 // usually verified most of that path. A trusted node with another hash
@@ -252,7 +252,13 @@ func verifyTreeTrusted(p *Proof, nodes *[]Node, trusted trustedSource) (*Node, e
 	*nodes = append(*nodes, r)
 	if trusted != nil && root == nil {
 		if t, ok := trusted.trustedNode(r.Index); ok {
-			return matchTrusted(r, t)
+			if stop, err := restTrusted(q, trusted); err != nil || stop {
+				if err != nil {
+					return nil, err
+				}
+				return matchTrusted(r, t)
+			}
+			trusted = nil // a node above is new to us: hash the whole path
 		}
 	}
 	for q.len() > 0 {
@@ -263,13 +269,41 @@ func verifyTreeTrusted(p *Proof, nodes *[]Node, trusted trustedSource) (*Node, e
 		r = parentNode(ite.Parent(), r, n)
 		if trusted != nil && root == nil {
 			if t, ok := trusted.trustedNode(r.Index); ok {
-				*nodes = append(*nodes, n)
-				return matchTrusted(r, t)
+				stop, err := restTrusted(q, trusted)
+				if err != nil {
+					return nil, err
+				}
+				if stop {
+					*nodes = append(*nodes, n)
+					return matchTrusted(r, t)
+				}
+				trusted = nil
 			}
 		}
 		*nodes = append(*nodes, n, r)
 	}
 	return &r, nil
+}
+
+// restTrusted reports whether every node left in q is one trusted holds,
+// so hashing may stop: a node the peer sent must never be ignored, or a
+// lying peer's answer would be taken for its authentic block. A node that
+// differs from the trusted one fails the proof; one trusted lacks means the
+// path must be hashed in full.
+func restTrusted(q *nodeQueue, trusted trustedSource) (bool, error) {
+	if q.extra != nil {
+		return false, nil
+	}
+	for _, n := range q.nodes[q.i:] {
+		t, ok := trusted.trustedNode(n.Index)
+		if !ok {
+			return false, nil
+		}
+		if t.Hash != n.Hash || t.Size != n.Size {
+			return false, fmt.Errorf("%w at node %d", ErrInvalidChecksum, n.Index)
+		}
+	}
+	return true, nil
 }
 
 // matchTrusted checks the node a proof computed against the trusted node
