@@ -14,7 +14,8 @@ type natSampler struct {
 	a, b      *natSample
 	threshold int
 	top       int
-	samples   []*natSample
+	samples   [32]*natSample // the first n are used
+	n         int
 }
 
 type natSample struct {
@@ -26,10 +27,7 @@ type natSample struct {
 func (s *natSampler) add(host netip.Addr, port uint16) int {
 	a := s.bump(host, port, 2)
 	b := s.bump(host, 0, 1)
-	if s.samples == nil {
-		s.samples = make([]*natSample, 0, 32) // its final size, no regrowth
-	}
-	if len(s.samples) < 32 {
+	if s.n < 32 {
 		s.size++
 		switch {
 		case s.size < 4:
@@ -41,7 +39,8 @@ func (s *natSampler) add(host netip.Addr, port uint16) int {
 		default:
 			s.threshold = s.size - 3
 		}
-		s.samples = append(s.samples, a, b)
+		s.samples[s.n], s.samples[s.n+1] = a, b
+		s.n += 2
 		s.top += 2
 	} else {
 		if s.top == 32 {
@@ -76,7 +75,7 @@ func (s *natSampler) add(host netip.Addr, port uint16) int {
 func (s *natSampler) bump(host netip.Addr, port uint16, inc int) *natSample {
 	for i := 0; i < 4; i++ {
 		j := (s.top - inc - 2*i) & 31
-		if j >= len(s.samples) {
+		if j >= s.n {
 			break
 		}
 		if x := s.samples[j]; x.port == port && x.host == host {

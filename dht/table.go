@@ -60,11 +60,11 @@ func (a addr4) valid() bool { return a != (addr4{}) }
 // indexed by the length of the common prefix with the local id. Nodes
 // inside a row are kept sorted by id, as kademlia-routing-table does. Only
 // rows up to the longest prefix seen exist (a dozen or so, not 256), and
-// they share one array (each row a window of K slots in store): one
-// long-lived allocation instead of a growing slice per row.
+// they share one array: row i is the window store[i*K:(i+1)*K], its nodes
+// first and nil after them. One long-lived allocation instead of a
+// growing slice per row.
 type table struct {
 	id    [32]byte
-	rows  [][]*node
 	store []*node
 	size  int
 	// onFull is called when a node could not be added because its row is
@@ -76,11 +76,19 @@ func newTable(id [32]byte) *table { return &table{id: id} }
 
 // row is row i, nil if it was never used.
 func (t *table) row(i int) []*node {
-	if i < len(t.rows) {
-		return t.rows[i]
+	if i >= t.nrows() {
+		return nil
 	}
-	return nil
+	w := t.store[i*K : (i+1)*K : (i+1)*K]
+	n := 0
+	for n < K && w[n] != nil {
+		n++
+	}
+	return w[:n]
 }
+
+// nrows is the number of rows that exist.
+func (t *table) nrows() int { return len(t.store) / K }
 
 // diff is the row index of id: the number of leading bits it shares with
 // the table id (255 for the table id itself).
@@ -127,11 +135,9 @@ func (t *table) add(n *node) bool {
 		return false
 	}
 	t.grow(i)
-	row = t.rows[i]
-	row = append(row, nil) // within the row's window
+	row = t.store[i*K : i*K+len(row)+1 : (i+1)*K]
 	copy(row[j+1:], row[j:])
 	row[j] = n
-	t.rows[i] = row
 	t.size++
 	return true
 }
@@ -139,20 +145,13 @@ func (t *table) add(n *node) bool {
 // grow makes rows up to row i exist, four at a time, moving the rows into
 // a larger store.
 func (t *table) grow(i int) {
-	if i < len(t.rows) {
+	if i < t.nrows() {
 		return
 	}
 	n := min((i+4)&^3, 256)
 	store := make([]*node, n*K)
-	rows := make([][]*node, n)
-	for j := range rows {
-		w := store[j*K : j*K : (j+1)*K]
-		if j < len(t.rows) {
-			w = append(w, t.rows[j]...)
-		}
-		rows[j] = w
-	}
-	t.rows, t.store = rows, store
+	copy(store, t.store)
+	t.store = store
 }
 
 func (t *table) remove(id *[32]byte) bool {
@@ -164,7 +163,7 @@ func (t *table) remove(id *[32]byte) bool {
 	}
 	copy(row[j:], row[j+1:])
 	row[len(row)-1] = nil
-	t.rows[i] = row[:len(row)-1]
+	// the row's last slot is now nil: the row ends one earlier
 	t.size--
 	return true
 }
@@ -184,7 +183,8 @@ func (t *table) random() *node {
 		return nil
 	}
 	n := rand.IntN(t.size)
-	for _, row := range t.rows {
+	for i := range t.nrows() {
+		row := t.row(i)
 		if n < len(row) {
 			return row[n]
 		}
@@ -206,7 +206,7 @@ func (t *table) closest(id *[32]byte, k int) []*node {
 	for i := d; i >= 0 && len(out) < k; i-- {
 		push(i)
 	}
-	for i := d + 1; i < len(t.rows) && len(out) < k; i++ {
+	for i := d + 1; i < t.nrows() && len(out) < k; i++ {
 		push(i)
 	}
 	return out

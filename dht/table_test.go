@@ -31,7 +31,8 @@ func TestTableBuckets(t *testing.T) {
 	if len(tb.row(0)) != K || full == 0 {
 		t.Fatalf("row 0 has %d, full events %d", len(tb.row(0)), full)
 	}
-	for i, row := range tb.rows {
+	for i := range tb.nrows() {
+		row := tb.row(i)
 		if len(row) > K {
 			t.Fatalf("row %d has %d nodes", i, len(row))
 		}
@@ -158,8 +159,8 @@ func TestNATSampler(t *testing.T) {
 	for i := 0; i < 16; i++ {
 		l.add(netip.MustParseAddr("9.9.9.9"), 7)
 	}
-	if len(l.samples) != 32 || l.host != netip.MustParseAddr("9.9.9.9") || l.port != 7 {
-		t.Fatalf("after change: %v:%d (%d samples)", l.host, l.port, len(l.samples))
+	if l.n != 32 || l.host != netip.MustParseAddr("9.9.9.9") || l.port != 7 {
+		t.Fatalf("after change: %v:%d (%d samples)", l.host, l.port, l.n)
 	}
 }
 
