@@ -10,7 +10,7 @@ import (
 
 // idleAfter is how long a socket's reader goroutine waits without a
 // datagram before it parks (where parking is supported, see newParker).
-const idleAfter = time.Second
+const idleAfter = 250 * time.Millisecond
 
 // Reader states of a parkable socket.
 const (

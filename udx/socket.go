@@ -136,7 +136,7 @@ type Datagram struct {
 
 // Socket is one UDP socket carrying datagrams and UDX streams. Its reader
 // goroutine runs until Close; on Linux it ends while the socket is idle
-// (no datagram for a second) and a new one starts when one arrives, so
+// (no datagram for 250 ms) and a new one starts when one arrives, so
 // quiet sockets hold no goroutine.
 type Socket struct {
 	u    *UDX
