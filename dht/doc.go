@@ -17,6 +17,14 @@
 // Ephemeral false as soon as the check passes. NewBootstrapper starts the
 // node others join through.
 //
+// On UDX sockets a node runs no goroutine of its own: datagrams arrive
+// through the sockets' handlers, and one timer per node runs the 750 ms
+// drain (congestion window, token rotation), the 5 s tick and the
+// timeouts of all its requests in flight (a deadline heap), so requests
+// cost no timer or goroutine each. Routing entries come from a per-node
+// slab and a table's rows share one array, which keeps a process running
+// many nodes compact.
+//
 //	n, _ := dht.New(&dht.Config{Bootstrap: []string{"node1.example:49737"}})
 //	defer n.Close()
 //	n.Handle(myCommand, func(ctx context.Context, req *dht.Request) { req.Reply(v, nil) })
