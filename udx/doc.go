@@ -39,8 +39,12 @@
 //
 // # Goroutines and locking
 //
-// Each socket runs exactly one goroutine, its reader, started by Listen
-// and ended by Close. It reads a batch of datagrams (recvmmsg, with UDP
+// Each socket runs at most one goroutine, its reader, started by Listen
+// and ended by Close. On Linux a reader that sees no datagram for a
+// moment parks: it ends, and one process-wide epoll poller starts a new
+// one when the socket is readable again, so a quiet socket holds no
+// goroutine stack (a thousand idle DHT nodes in one process hold a few
+// readers, not a thousand). The reader reads a batch of datagrams (recvmmsg, with UDP
 // GRO coalescing on Linux), and for each stream packet locks that stream
 // and runs the receive path (acks, SACKs, loss detection, congestion
 // control, reassembly into the read buffer) inline. Bare acks in a batch
