@@ -111,8 +111,13 @@ func (rep *Replication) attachLocked(c *hypercore.Core) {
 	}
 	dk := c.DiscoveryKey()
 	if p := rep.peers[dk]; p != nil {
+		// A peer whose channel is closed (the remote rejected our open, or
+		// closed it as idle) is replaced at once, even while its worker
+		// is still winding down: the remote's open arriving right after
+		// its reject must find a channel, or it is refused and its read
+		// of the core never answered.
 		select {
-		case <-p.Done():
+		case <-p.Closed():
 		default:
 			return // still replicating
 		}

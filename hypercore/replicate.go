@@ -272,6 +272,12 @@ func (p *Peer) signal() {
 // Done is closed when the peer's worker has ended.
 func (p *Peer) Done() <-chan struct{} { return p.done }
 
+// Closed is closed as soon as the peer's channel is closed (by either side,
+// a reject of its open, or the end of the mux); Done follows once the
+// worker has wound down. A new channel for the core can be opened on the
+// mux from then on.
+func (p *Peer) Closed() <-chan struct{} { return p.ch.Closed() }
+
 // Err reports why the peer ended, if it was dropped for bad data.
 func (p *Peer) Err() error {
 	p.mu.Lock()

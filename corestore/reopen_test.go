@@ -1,0 +1,94 @@
+package corestore
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/warrenp2p/warren/hypercore"
+	"github.com/warrenp2p/warren/protomux"
+)
+
+// TestReopenAfterReject: the remote rejects the channel a Get offered (it
+// did not have the core yet), then opens the core itself at once, as a
+// remote whose own Get raced our offer does. The remote's reject and open
+// arrive in one batch, so the store sees the open while the peer of the
+// rejected channel may still be winding down: the open must be accepted
+// all the same (it was refused, and the remote's read of the core never
+// answered: TestReplicateConcurrentGets and the JS interop read timed out).
+func TestReopenAfterReject(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := openStore(t, t.TempDir(), testPK)
+
+	ca, cb := pipePair(t)
+	errc := make(chan error, 1)
+	go func() { errc <- cb.Handshake(ctx) }()
+	if err := ca.Handshake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ma := protomux.New(ca, &protomux.Config{DeferStart: true})
+	mb := protomux.New(cb, &protomux.Config{DeferStart: true})
+	defer func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() }()
+	if _, err := w.ReplicateMux(ma, ca.IsInitiator(), ca.HandshakeHash()); err != nil {
+		t.Fatal(err)
+	}
+	// The remote refuses every offer, holding its reject back (corked)
+	// until it has opened the core itself.
+	asked := make(chan []byte, 16)
+	mb.Pair(hypercore.Protocol, nil, func(id []byte) {
+		mb.Cork()
+		asked <- id
+	})
+	ma.Start()
+	mb.Start()
+
+	const n = 6
+	for i := range n {
+		name := string(rune('a' + i))
+		wc, err := w.Get(ctx, GetOptions{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer wc.Close()
+		if _, err := wc.Append([]byte(name + "-0")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-asked:
+		case <-ctx.Done():
+			t.Fatal("the store did not offer the core")
+		}
+		rc, err := hypercore.Open(t.TempDir(), hypercore.Options{Key: func() []byte { k := wc.Key(); return k[:] }()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		p, err := rc.Replicate(mb, cb.IsInitiator(), cb.HandshakeHash())
+		if err != nil {
+			mb.Uncork()
+			t.Fatal(err)
+		}
+		mb.Uncork()
+		got := make(chan error, 1)
+		go func() {
+			v, err := rc.Get(ctx, 0, hypercore.GetOptions{Wait: true})
+			if err == nil && string(v) != name+"-0" {
+				err = fmt.Errorf("block 0 = %q", v)
+			}
+			got <- err
+		}()
+		select {
+		case err := <-got:
+			if err != nil {
+				t.Fatalf("core %s: %v", name, err)
+			}
+		case <-p.Done():
+			t.Fatalf("core %s: the store refused the remote's open after its reject", name)
+		}
+	}
+}
