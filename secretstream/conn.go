@@ -247,7 +247,9 @@ func (c *Conn) flushSetup() error {
 // Handshake runs the handshake if it has not run yet and waits for the
 // peer's header frame, so that on success both directions are set up and
 // the peer is verified. Read and Write call it implicitly (Write without
-// waiting for the peer's header). A failed handshake closes the connection.
+// waiting for the peer's header). A failed handshake closes the connection,
+// whatever ended it (a bad message, ctx, Config.HandshakeTimeout or a
+// deadline), and every later Handshake and Read returns the same error.
 func (c *Conn) Handshake(ctx context.Context) error {
 	if err := c.start(ctx); err != nil {
 		return err
@@ -261,15 +263,19 @@ func (c *Conn) Handshake(ctx context.Context) error {
 		return c.rerr
 	}
 	stop, err := c.guard(ctx, false)
+	if err == nil {
+		err = c.readHeader()
+		if cerr := stop(); cerr != nil && err != nil {
+			err = cerr
+		}
+	}
 	if err != nil {
-		return err
-	}
-	err = c.readHeader()
-	if cerr := stop(); cerr != nil && err != nil {
-		err = cerr
-	}
-	if err != nil && !isTimeout(err) {
+		// The header wait is part of the handshake: giving up on it ends
+		// the connection. Bytes of a header that arrives later are never
+		// read, so no read can run without a receive cipher.
+		err = c.fatal(err)
 		c.rerr = err
+		c.log.Debug("secretstream: no header from the peer", "err", err)
 	}
 	return err
 }
@@ -291,15 +297,14 @@ func (c *Conn) start(ctx context.Context) error {
 		return err
 	}
 	stop, err := c.guard(ctx, true)
-	if err != nil {
-		return err
-	}
-	err = c.noiseHandshake()
 	if err == nil {
-		err = c.flushSetup()
-	}
-	if cerr := stop(); cerr != nil && err != nil {
-		err = cerr
+		err = c.noiseHandshake()
+		if err == nil {
+			err = c.flushSetup()
+		}
+		if cerr := stop(); cerr != nil && err != nil {
+			err = cerr
+		}
 	}
 	if err != nil {
 		c.fail(err)
@@ -353,7 +358,13 @@ func (c *Conn) guard(ctx context.Context, both bool) (stop func() error, err err
 	cancel := context.AfterFunc(ctx, func() {
 		defer close(done)
 		fired.Store(true)
-		_ = c.raw.SetDeadline(time.Unix(1, 0))
+		// Waiting for the header only reads: leave the write side alone,
+		// where a keepalive or the caller may be writing.
+		if both {
+			_ = c.raw.SetDeadline(time.Unix(1, 0))
+		} else {
+			_ = c.raw.SetReadDeadline(time.Unix(1, 0))
+		}
 	})
 	return func() error {
 		if !cancel() {
@@ -361,7 +372,9 @@ func (c *Conn) guard(ctx context.Context, both bool) (stop func() error, err err
 		}
 		c.dlMu.Lock()
 		_ = c.raw.SetReadDeadline(c.readDL)
-		_ = c.raw.SetWriteDeadline(c.writeDL)
+		if both {
+			_ = c.raw.SetWriteDeadline(c.writeDL)
+		}
 		c.dlMu.Unlock()
 		if fired.Load() {
 			return ctx.Err()
@@ -866,10 +879,16 @@ func (c *Conn) Close() error {
 }
 
 // fatal closes the connection because of err (unless it is already
-// closed for another reason) and returns the error it ended with.
+// closed for another reason) and returns the error it ended with: the
+// earlier failure if there was one, else err. It never returns nil, even
+// when Close ran first (Close records no failure): a caller that checks a
+// frame and finds it bad must not go on as if it were good.
 func (c *Conn) fatal(err error) error {
 	c.fail(err)
-	return c.fatalErr()
+	if f := c.fatalErr(); f != nil {
+		return f
+	}
+	return err
 }
 
 func (c *Conn) fail(err error) {

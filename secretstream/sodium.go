@@ -56,6 +56,11 @@ const (
 // stream state (forged, corrupted, replayed or out of order).
 var errAuth = errors.New("secretstream: message authentication failed")
 
+// errNoCipher reports an open on a state that init never set up. The
+// connection reads the header before any frame, so this is a broken
+// invariant, reported as an error rather than a panic.
+var errNoCipher = errors.New("secretstream: frame before the stream header")
+
 // sodiumState is one direction of a secretstream: the derived key, the
 // 32-bit message counter and the 64-bit inonce. It is the 52-byte
 // crypto_secretstream_xchacha20poly1305_state of libsodium, unpacked.
@@ -178,6 +183,9 @@ func (s *sodiumState) seal(frame []byte, tag byte) {
 // It returns the tag and the plaintext, which lies at frame[64:len-16].
 // On failure the state is unchanged and the frame content is undefined.
 func (s *sodiumState) open(frame []byte) (tag byte, msg []byte, err error) {
+	if s.aead == nil {
+		return 0, nil, errNoCipher
+	}
 	if len(frame) < headroom+sodiumABytes {
 		return 0, nil, errAuth
 	}
