@@ -184,3 +184,54 @@ func TestFlushExplicitPeer(t *testing.T) {
 		t.Fatal("explicit peer forgotten or not tried")
 	}
 }
+
+// established reports whether s counts its connection to peer as
+// established (outdated, for the duplicate rule).
+func established(s *Swarm, peer *Swarm) bool {
+	k, _ := keyOf(peer.PublicKey())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.all[k]
+	return e != nil && e.outdated()
+}
+
+// TestEstablishedNeedsFramesBothWays: a connection counts as established
+// for the duplicate rule only once a frame went out after the headers and
+// the peer answered on the stream, as hyperswarm's byte counters (which
+// skip the headers) say; age alone, with no traffic, never makes it so.
+func TestEstablishedNeedsFramesBothWays(t *testing.T) {
+	tn := newTestnet(t, 6)
+	ctx := testCtx(t)
+	quiet := &Config{KeepAlive: -1}
+	a, b := tn.swarm(t, quiet), tn.swarm(t, quiet)
+	if err := b.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.JoinPeer(b.PublicKey())
+	eventually(t, 30*time.Second, "connected", func() bool { return sameSingleConn(t, a, b) })
+	time.Sleep(300 * time.Millisecond) // headers long since exchanged
+	if established(a, b) || established(b, a) {
+		t.Fatal("a connection that carried only its headers counts as established")
+	}
+	ca, err := a.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.WriteMessage([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "established at the writer", func() bool { return established(a, b) })
+	if established(b, a) {
+		t.Fatal("established at the side that only read")
+	}
+
+	// With keepalives and no data at all, both sides get there.
+	ka := &Config{KeepAlive: 100 * time.Millisecond}
+	c, d := tn.swarm(t, ka), tn.swarm(t, ka)
+	if err := d.Listen(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.JoinPeer(d.PublicKey())
+	eventually(t, 30*time.Second, "connected", func() bool { return sameSingleConn(t, c, d) })
+	eventually(t, 30*time.Second, "established by keepalives", func() bool { return established(c, d) && established(d, c) })
+}

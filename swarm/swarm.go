@@ -26,11 +26,6 @@ const (
 	DefaultKeepAlive     = 5 * time.Second
 )
 
-// outdatedAfter is how long an open connection must have lived to count as
-// established when a second connection to the same peer arrives (see
-// duplicate resolution in the package documentation).
-const outdatedAfter = 5 * time.Second
-
 // dialTimeout bounds one dial, so a dial that never settles cannot hold the
 // peer's slot (and a MaxParallel slot) for good.
 const dialTimeout = 30 * time.Second
@@ -809,7 +804,7 @@ func (s *Swarm) handleServerConn(sc *secretstream.Conn) {
 // the peer must have lost it and reconnected), otherwise keep the one the
 // peer with the greater public key initiated.
 func (s *Swarm) keepNew(existing *connEntry, sc *secretstream.Conn) bool {
-	return keepNewConn(s.kp.PublicKey, sc.RemotePublicKey(), sc.IsInitiator(), existing.outdated(time.Now()))
+	return keepNewConn(s.kp.PublicKey, sc.RemotePublicKey(), sc.IsInitiator(), existing.outdated())
 }
 
 // keepNewConn decides between an existing connection to remote and a new
@@ -822,17 +817,33 @@ func keepNewConn(local, remote []byte, newInitiator, existingOutdated bool) bool
 	return expectedInitiator == newInitiator
 }
 
-// outdated approximates hyperswarm's "has read and written bytes": data
-// went both ways through the Conn, or it has been open long enough that a
-// peer's keepalives would have.
-func (e *connEntry) outdated(now time.Time) bool {
-	if e.conn == nil {
+// outdated is hyperswarm's "established": frames went both ways after the
+// secret-stream headers (JS counts raw bytes of data frames, keepalives
+// included, and not the header). Go's secretstream skips empty frames
+// before Read sees them, so the evidence here is: data read and written
+// through the Conn's own methods, or a frame we sent (data or keepalive)
+// followed by packets from the peer on the udx stream, which only a peer
+// still holding this connection sends. A connection whose peer has
+// dropped it, or which is still only past its headers, is not established,
+// so a peer's redial cannot be refused for it nor a live one be replaced
+// on the strength of age alone.
+func (e *connEntry) outdated() bool {
+	c := e.conn
+	if c == nil {
 		return false
 	}
-	if e.conn.read.Load() && e.conn.wrote.Load() {
+	if c.read.Load() && c.wrote.Load() {
 		return true
 	}
-	return now.Sub(e.opened) >= outdatedAfter
+	mark := c.rxMark.Load()
+	if mark == 0 {
+		return false // nothing sent after the headers yet
+	}
+	st, ok := c.Conn.NetConn().(*udx.Stream)
+	if !ok {
+		return c.read.Load()
+	}
+	return st.Stats().PacketsRecv >= mark
 }
 
 // deliver queues conn for Accept, closing it if the backlog is full.
@@ -873,6 +884,7 @@ func (s *Swarm) watch(e *connEntry) {
 					if sc.WriteMessage(nil) != nil {
 						return
 					}
+					e.conn.sent()
 				case <-e.done:
 					return
 				case <-s.ctx.Done():
