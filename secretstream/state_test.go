@@ -293,3 +293,39 @@ func TestHandshakeAfterClose(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadAfterClose feeds arbitrary bytes to a receiving side that is
+// closed just after its first raw read returned them, the race that used
+// to let a bad header pass. Property: no panic, nothing but an error once
+// one was returned, and optionally an explicit Handshake first.
+func FuzzReadAfterClose(f *testing.F) {
+	ini, resp := testKeys()
+	var p rawPeer
+	valid := p.header(ini, nil)
+	valid = append(valid, p.frame([]byte("message1"))...)
+	var q rawPeer
+	q.header(ini, nil)
+	f.Add(valid, false)
+	f.Add(valid, true)
+	f.Add(cat(q.header(ini, make([]byte, 32)), q.frame([]byte("message1"))), false)
+	f.Add(cat([]byte{40, 0, 0}, make([]byte, 40), p.frame([]byte("message2"))), true)
+	f.Fuzz(func(t *testing.T, data []byte, handshake bool) {
+		hc := &hookConn{memConn: memConn{r: bytes.NewReader(data)}}
+		c, err := FromHandshake(hc, resp, &Config{MaxFrameSize: 1 << 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc.onRead = func() { c.Close() }
+		if handshake {
+			_ = c.Handshake(context.Background())
+		}
+		failed := false
+		for range 4 {
+			_, err := c.ReadMessage()
+			if err == nil && failed {
+				t.Fatal("a read succeeded after an error")
+			}
+			failed = failed || err != nil
+		}
+	})
+}
