@@ -3,9 +3,11 @@ package corestore
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/hypercore"
 	"github.com/warrenp2p/warren/protomux"
 )
@@ -89,6 +91,67 @@ func TestReopenAfterReject(t *testing.T) {
 			}
 		case <-p.Done():
 			t.Fatalf("core %s: the store refused the remote's open after its reject", name)
+		}
+	}
+}
+
+// TestGetRacesIdleClose: a Get pins an on-demand core just as its channel
+// closes because neither side downloads. Whichever comes first, the
+// pinned core ends up with a live channel on the stream (the Get either
+// keeps the channel or reopens it), never with a channel closed right
+// after the Get looked at it.
+func TestGetRacesIdleClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wdir := t.TempDir()
+	w := openStore(t, wdir, nil)
+	const n = 8
+	keys := make([][32]byte, n)
+	for i := range n {
+		keys[i] = writeCore(t, w, fmt.Sprintf("c%d", i), 3)
+	}
+	w.Close()
+	w = openStore(t, wdir, nil)
+	r := openStore(t, t.TempDir(), nil)
+	_, wr := replicatePair(t, r, w)
+	for i, key := range keys {
+		dk := crypto.DiscoveryKey(key)
+		s, err := r.Get(ctx, GetOptions{Key: key[:], Sparse: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if v, err := s.Get(ctx, 0, hypercore.GetOptions{Wait: true}); err != nil || string(v) != fmt.Sprintf("c%d-0", i) {
+			t.Fatalf("core %d block 0 = %q, %v", i, v, err)
+		}
+		// The reader stops downloading: the writer's on-demand channel is
+		// about to close as idle while the writer's Get pins the core.
+		s.SetDownloading(false)
+		if i%2 == 1 {
+			runtime.Gosched()
+		}
+		ws, err := w.Get(ctx, GetOptions{Key: key[:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.Close()
+		live := func() bool {
+			p := wr.Peer(dk)
+			if p == nil {
+				return false
+			}
+			select {
+			case <-p.Closed():
+				return false
+			default:
+				return true
+			}
+		}
+		waitFor(t, "a live channel for the pinned core", live)
+		// Give a close that raced the Get time to land.
+		time.Sleep(100 * time.Millisecond)
+		if !live() {
+			t.Fatalf("core %d: the pinned core's channel closed after the Get and was not reopened", i)
 		}
 	}
 }

@@ -127,6 +127,35 @@ func (rep *Replication) attachLocked(c *hypercore.Core) {
 		return // mux closed, or a channel for dk is already open
 	}
 	rep.peers[dk] = p
+	p.OnEnd(func(opened bool) { rep.peerEnded(c, p, opened) })
+}
+
+// peerEnded reopens the channel of a core a Get has pinned when the remote
+// closed it: it closes a channel once it saw both sides not downloading,
+// and its close can cross the Get that made this side download again (the
+// Get found the channel still open and kept it). An honest remote keeps
+// the new channel, as this side now downloads; a remote that rejects it,
+// or a peer dropped for bad data, is not retried.
+func (rep *Replication) peerEnded(c *hypercore.Core, p *hypercore.Peer, opened bool) {
+	if !opened || p.Err() != nil {
+		return
+	}
+	r := rep.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	dk := c.DiscoveryKey()
+	if r.closed || r.cores[dk] != c || r.onDemandLocked(dk) || !c.Downloading() {
+		return
+	}
+	if _, ok := r.reps[rep]; !ok {
+		return
+	}
+	rep.mu.Lock()
+	current := rep.peers[dk] == p
+	rep.mu.Unlock()
+	if current {
+		rep.attachLocked(c)
+	}
 }
 
 // onDiscoveryKey runs on the mux reader when the remote opens a hypercore

@@ -89,6 +89,8 @@ type Peer struct {
 	inHigh  int
 	space   chan struct{}
 	err     error
+	onEnd   func(opened bool) // run by the worker once it has ended (OnEnd)
+	ended   bool              // the worker has ended
 	done    chan struct{}
 	timeout time.Duration
 	stats   Stats
@@ -272,6 +274,23 @@ func (p *Peer) signal() {
 // Done is closed when the peer's worker has ended.
 func (p *Peer) Done() <-chan struct{} { return p.done }
 
+// OnEnd registers f to run once the peer has ended (after Done is
+// closed), with whether the remote had opened the channel (rather than
+// rejected it or never answered). f runs on the peer's goroutine, or on
+// a goroutine of its own when the peer has ended already; it must not
+// wait for the peer. A later OnEnd replaces f.
+func (p *Peer) OnEnd(f func(opened bool)) {
+	p.mu.Lock()
+	if !p.ended {
+		p.onEnd = f
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	opened := p.remoteOpened // the worker has ended: its state is ours to read
+	go f(opened)
+}
+
 // Closed is closed as soon as the peer's channel is closed (by either side,
 // a reject of its open, or the end of the mux); Done follows once the
 // worker has wound down. A new channel for the core can be opened on the
@@ -318,6 +337,15 @@ func (p *Peer) onOpen(hs []byte) error {
 }
 
 func (p *Peer) run() {
+	defer func() {
+		p.mu.Lock()
+		f := p.onEnd
+		p.ended = true
+		p.mu.Unlock()
+		if f != nil {
+			f(p.remoteOpened)
+		}
+	}()
 	defer close(p.done)
 	defer p.leave()
 	defer p.publishStats()
@@ -657,9 +685,7 @@ func (p *Peer) update() {
 	if !p.sentAny || info.Length != p.sentLength || info.Fork != p.sentFork || idle != p.sentIdle {
 		p.sendSync()
 	}
-	if idle && p.remoteIdle && len(p.inflight) == 0 {
-		// Neither side downloads: the channel has no use (JS closes it too).
-		p.ch.Close()
+	if idle && p.remoteIdle && len(p.inflight) == 0 && p.closeIfIdle() {
 		return
 	}
 	p.announce()
@@ -733,6 +759,22 @@ func (p *Peer) update() {
 			return
 		}
 	}
+}
+
+// closeIfIdle closes the channel when neither side downloads: it has no
+// use (JS closes it too). The core's downloading flag is read again under
+// the core's lock, and the channel closed before it is released, so a
+// SetDownloading(true) (a corestore Get pinning an on-demand core) either
+// comes first and keeps the channel, or finds it closed already and can
+// open a new one: it never sees the channel open and then loses it.
+func (p *Peer) closeIfIdle() bool {
+	p.c.mu.RLock()
+	defer p.c.mu.RUnlock()
+	if !p.c.notDownloading {
+		return false
+	}
+	p.ch.Close()
+	return true
 }
 
 // nothingBeyond reports that the remote announced no block at or after i:
