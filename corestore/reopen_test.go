@@ -148,10 +148,9 @@ func TestGetRacesIdleClose(t *testing.T) {
 			}
 		}
 		waitFor(t, "a live channel for the pinned core", live)
-		// Give a close that raced the Get time to land.
+		// Give a close that raced the Get time to land: the channel is
+		// then reopened (not necessarily at once on a loaded machine).
 		time.Sleep(100 * time.Millisecond)
-		if !live() {
-			t.Fatalf("core %d: the pinned core's channel closed after the Get and was not reopened", i)
-		}
+		waitFor(t, fmt.Sprintf("core %d: a live channel after a close that raced the Get", i), live)
 	}
 }
