@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 
 	"github.com/warrenp2p/warren/secretstream"
-	"github.com/warrenp2p/warren/udx"
 )
 
 // Conn is one connection of the swarm: a secret-stream connection (a
@@ -19,7 +18,6 @@ type Conn struct {
 	e         *connEntry
 	read      atomic.Bool
 	wrote     atomic.Bool
-	rxMark    atomic.Uint64 // 1 + the udx packets received when we first sent a frame; 0 before
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -42,7 +40,6 @@ func (c *Conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if err == nil {
 		c.wrote.Store(true)
-		c.sent()
 	}
 	return n, err
 }
@@ -61,7 +58,6 @@ func (c *Conn) WriteMessage(p []byte) error {
 	err := c.Conn.WriteMessage(p)
 	if err == nil {
 		c.wrote.Store(true)
-		c.sent()
 	}
 	return err
 }
@@ -81,20 +77,6 @@ func (c *Conn) Done() <-chan struct{} { return c.e.done }
 
 // IsClient reports whether we dialled this connection.
 func (c *Conn) IsClient() bool { return c.e.client }
-
-// sent notes that a frame (data or keepalive) went out after the headers:
-// the first time, it marks how many udx packets had arrived by then, so
-// any later packet shows the peer still holds the connection.
-func (c *Conn) sent() {
-	if c.rxMark.Load() != 0 {
-		return
-	}
-	var n uint64
-	if st, ok := c.Conn.NetConn().(*udx.Stream); ok {
-		n = st.Stats().PacketsRecv
-	}
-	c.rxMark.CompareAndSwap(0, n+1)
-}
 
 func (c *Conn) markClosed() {
 	c.closeOnce.Do(func() { close(c.closing) })

@@ -62,15 +62,13 @@
 //   - The swarm sends the keepalives (an empty frame every 5 s on every
 //     connection) that hyperdht's connections send in JS, so a JS peer sees
 //     the same traffic from a Go peer as from a JS one.
-//   - "Established" is judged from different counters. hyperswarm calls a
-//     connection established once data frames (keepalives included, sent
-//     every 5 s by hyperdht; the secret-stream headers do not count) have
-//     been both read and written. Go's secretstream skips empty frames
-//     before Read, so the swarm counts data read and written through the
-//     Conn's own methods, and otherwise a frame it sent (data or
-//     keepalive) followed by packets from the peer on the udx stream.
-//     Mere age does not count: a connection the peer has already dropped
-//     never becomes established.
+//   - "Established" is judged differently. hyperswarm calls a connection
+//     established once it has read and written data frames (keepalives
+//     included, sent every 5 s by hyperdht). Go's secretstream does not
+//     count frames, so the swarm counts data read and written through the
+//     Conn's own methods and otherwise treats a connection open for 5 s as
+//     established, which is when a JS peer's keepalives would have made it
+//     so.
 //   - The Swarm's key pair must be its DHT's (connections are made with the
 //     DHT's key pair); hyperswarm can share one DHT between swarms with
 //     different key pairs.

@@ -26,6 +26,11 @@ const (
 	DefaultKeepAlive     = 5 * time.Second
 )
 
+// outdatedAfter is how long an open connection must have lived to count as
+// established when a second connection to the same peer arrives (see
+// duplicate resolution in the package documentation).
+const outdatedAfter = 5 * time.Second
+
 // dialTimeout bounds one dial, so a dial that never settles cannot hold the
 // peer's slot (and a MaxParallel slot) for good.
 const dialTimeout = 30 * time.Second
@@ -804,7 +809,7 @@ func (s *Swarm) handleServerConn(sc *secretstream.Conn) {
 // the peer must have lost it and reconnected), otherwise keep the one the
 // peer with the greater public key initiated.
 func (s *Swarm) keepNew(existing *connEntry, sc *secretstream.Conn) bool {
-	return keepNewConn(s.kp.PublicKey, sc.RemotePublicKey(), sc.IsInitiator(), existing.outdated())
+	return keepNewConn(s.kp.PublicKey, sc.RemotePublicKey(), sc.IsInitiator(), existing.outdated(time.Now()))
 }
 
 // keepNewConn decides between an existing connection to remote and a new
@@ -817,33 +822,22 @@ func keepNewConn(local, remote []byte, newInitiator, existingOutdated bool) bool
 	return expectedInitiator == newInitiator
 }
 
-// outdated is hyperswarm's "established": frames went both ways after the
-// secret-stream headers (JS counts raw bytes of data frames, keepalives
-// included, and not the header). Go's secretstream skips empty frames
-// before Read sees them, so the evidence here is: data read and written
-// through the Conn's own methods, or a frame we sent (data or keepalive)
-// followed by packets from the peer on the udx stream, which only a peer
-// still holding this connection sends. A connection whose peer has
-// dropped it, or which is still only past its headers, is not established,
-// so a peer's redial cannot be refused for it nor a live one be replaced
-// on the strength of age alone.
-func (e *connEntry) outdated() bool {
-	c := e.conn
-	if c == nil {
+// outdated approximates hyperswarm's "has read and written bytes" (data
+// frames, keepalives included; the secret-stream headers do not count):
+// data went both ways through the Conn, or it has been open long enough
+// that keepalives would have. The age rule is deliberate: a half-open
+// connection (the peer dropped it before its stream connected) never sees
+// a reply, and judged by frames alone it would win the tie break against
+// every redial of the peer until udx gives up on it; judged by age it
+// yields to the redial after 5 s, as a live one does in JS.
+func (e *connEntry) outdated(now time.Time) bool {
+	if e.conn == nil {
 		return false
 	}
-	if c.read.Load() && c.wrote.Load() {
+	if e.conn.read.Load() && e.conn.wrote.Load() {
 		return true
 	}
-	mark := c.rxMark.Load()
-	if mark == 0 {
-		return false // nothing sent after the headers yet
-	}
-	st, ok := c.Conn.NetConn().(*udx.Stream)
-	if !ok {
-		return c.read.Load()
-	}
-	return st.Stats().PacketsRecv >= mark
+	return now.Sub(e.opened) >= outdatedAfter
 }
 
 // deliver queues conn for Accept, closing it if the backlog is full.
@@ -884,7 +878,6 @@ func (s *Swarm) watch(e *connEntry) {
 					if sc.WriteMessage(nil) != nil {
 						return
 					}
-					e.conn.sent()
 				case <-e.done:
 					return
 				case <-s.ctx.Done():
