@@ -1135,11 +1135,22 @@ func (c *Core) reorgLocked(p *Proof) error {
 		anc = flattree.RightSpan(r.Index)/2 + 1
 	}
 	anc = min(anc, old, b.length)
+	// A shared leaf keeps its record (and block offset).
+	return c.commitReorgLocked(b, b.nodes, anc, old, func(n Node) bool { return n.Index&1 == 0 && n.Index < 2*anc })
+}
+
+// commitReorgLocked moves the core to b's fork, keeping the tree and blocks
+// below the common ancestor anc (in blocks) and clearing the rest of the
+// old fork of length old: node records from the ancestor on and the
+// parents spanning it, the bitfield above it. nodes are written unless
+// shared says the record we hold is already theirs. c.mu held.
+func (c *Core) commitReorgLocked(b *treeBatch, nodes []Node, anc, old uint64, shared func(Node) bool) error {
 	wb := c.st.db.NewBatch()
 	defer wb.Close()
 	head := 2 * anc
 	wb.DeleteRange(c.st.idx(keyNode, head), c.st.idx(keyNode, 2*max(old, b.length)+2), nil)
 	if anc > 0 {
+		// Parents that span the ancestor hold old-fork hashes.
 		ite := flattree.NewIterator(head - 2)
 		for {
 			if ite.Contains(head) && ite.Index < head {
@@ -1151,9 +1162,9 @@ func (c *Core) reorgLocked(p *Proof) error {
 			ite.Parent()
 		}
 	}
-	for _, n := range b.nodes {
-		if n.Index&1 == 0 && n.Index < head {
-			continue // a shared leaf keeps its record (and block offset)
+	for _, n := range nodes {
+		if shared(n) {
+			continue
 		}
 		wb.Set(c.st.idx(keyNode, n.Index), encodeNodeRecord(n), nil)
 	}
@@ -1166,7 +1177,10 @@ func (c *Core) reorgLocked(p *Proof) error {
 	}
 	c.st.cacheReset()
 	c.t = b.tree.clone()
-	c.t.prologue = c.manifest.Prologue
+	c.t.prologue = nil
+	if c.manifest != nil {
+		c.t.prologue = c.manifest.Prologue
+	}
 	c.truncations = append(c.truncations, truncation{fork: b.fork, length: anc})
 	c.contiguous = min(c.contiguous, anc)
 	c.notifyLocked()

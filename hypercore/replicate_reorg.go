@@ -204,44 +204,7 @@ func (c *Core) applyReorg(b *treeBatch, old uint64, nodes []Node, anc uint64) er
 	if c.t.fork >= b.fork || c.t.length != old {
 		return errReorgStale
 	}
-	wb := c.st.db.NewBatch()
-	defer wb.Close()
-	head := 2 * anc
-	wb.DeleteRange(c.st.idx(keyNode, head), c.st.idx(keyNode, 2*max(old, b.length)+2), nil)
-	if anc > 0 {
-		// Parents that span the ancestor hold old-fork hashes.
-		ite := flattree.NewIterator(head - 2)
-		for {
-			if ite.Contains(head) && ite.Index < head {
-				wb.Delete(c.st.idx(keyNode, ite.Index), nil)
-			}
-			if ite.Offset == 0 {
-				break
-			}
-			ite.Parent()
-		}
-	}
-	for _, n := range nodes {
-		if flattree.RightSpan(n.Index) < head {
-			continue // shared: ours already (a leaf keeps its block offset)
-		}
-		wb.Set(c.st.idx(keyNode, n.Index), encodeNodeRecord(n), nil)
-	}
-	dirty := c.setBits(anc, old, false)
-	c.writePages(wb, dirty)
-	wb.Set(c.st.key(keyHead), encodeHead(headRecord{fork: b.fork, length: b.length, byteLength: b.byteLength, signature: b.signature}), nil)
-	if err := wb.Commit(c.st.wo); err != nil {
-		c.dropPages(dirty)
-		return err
-	}
-	c.st.cacheReset()
-	c.t = b.tree.clone()
-	c.t.prologue = nil
-	if c.manifest != nil {
-		c.t.prologue = c.manifest.Prologue
-	}
-	c.truncations = append(c.truncations, truncation{fork: b.fork, length: anc})
-	c.contiguous = min(c.contiguous, anc)
-	c.notifyLocked()
-	return nil
+	// A node wholly below the ancestor is shared: ours already (a leaf
+	// keeps its block offset).
+	return c.commitReorgLocked(b, nodes, anc, old, func(n Node) bool { return flattree.RightSpan(n.Index) < 2*anc })
 }
