@@ -214,12 +214,10 @@ func (c *Client) acceptLoop() {
 	}
 }
 
-func (c *Client) handle(local net.Conn) {
-	defer c.wg.Done()
-	defer c.conns.remove(local)
-	defer local.Close()
-	from := local.RemoteAddr().String()
-	c.log.Debug("local connection", "from", from)
+// dial connects to the tunnel server for one local connection or UDP
+// session, tracks the connection and turns its keepalive on. It returns nil
+// when the client is closing or the server cannot be reached (logged).
+func (c *Client) dial() net.Conn {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ConnectTimeout)
 	remote, err := c.d.Connect(ctx, c.cfg.Key.PublicKey)
 	cancel()
@@ -227,14 +225,27 @@ func (c *Client) handle(local net.Conn) {
 		if c.ctx.Err() == nil {
 			c.log.Warn("cannot connect to the tunnel server", "err", err)
 		}
-		return
+		return nil
 	}
 	if !c.conns.add(remote) {
 		remote.Close()
+		return nil
+	}
+	keepAlive(remote)
+	return remote
+}
+
+func (c *Client) handle(local net.Conn) {
+	defer c.wg.Done()
+	defer c.conns.remove(local)
+	defer local.Close()
+	from := local.RemoteAddr().String()
+	c.log.Debug("local connection", "from", from)
+	remote := c.dial()
+	if remote == nil {
 		return
 	}
 	defer c.conns.remove(remote)
-	keepAlive(remote)
 	c.log.Info("connected", "from", from, "to", remote.RemoteAddr())
 	if err := Pipe(local, remote); err != nil && c.ctx.Err() == nil {
 		c.log.Debug("connection ended with an error", "from", from, "err", err)

@@ -1,7 +1,6 @@
 package tunnel
 
 import (
-	"context"
 	"errors"
 	"net"
 	"sync"
@@ -119,21 +118,11 @@ func (c *Client) runUDP(s *udpSession) {
 	defer c.wg.Done()
 	defer c.udp.remove(s)
 	defer s.end()
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.ConnectTimeout)
-	remote, err := c.d.Connect(ctx, c.cfg.Key.PublicKey)
-	cancel()
-	if err != nil {
-		if c.ctx.Err() == nil {
-			c.log.Warn("cannot connect to the tunnel server", "err", err)
-		}
-		return
-	}
-	if !c.conns.add(remote) {
-		remote.Close()
+	remote := c.dial()
+	if remote == nil {
 		return
 	}
 	defer c.conns.remove(remote)
-	keepAlive(remote)
 	c.log.Info("UDP session", "from", s.from, "to", remote.RemoteAddr())
 	it := newIdleTimer(idleTimeout(c.cfg.IdleTimeout), s.end)
 	defer it.stop()
