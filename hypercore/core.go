@@ -897,6 +897,16 @@ func (c *Core) Blocks(ctx context.Context, start, end uint64) iter.Seq2[[]byte, 
 // Proof builds the proof answering req, the content of a data message.
 // A block proof carries the stored (encrypted) block.
 func (c *Core) Proof(req ProofRequest) (*Proof, error) {
+	p, err := c.proof(req)
+	if err == nil && p.Block != nil {
+		p.Block.Value = bytes.Clone(p.Block.Value) // the caller's to keep
+	}
+	return p, err
+}
+
+// proof is Proof for a peer's request: the block value may be shared with
+// the read-ahead window, so it is read only, and only until it is encoded.
+func (c *Core) proof(req ProofRequest) (*Proof, error) {
 	// Held throughout: a Close or truncation must not pull the storage
 	// from under the proof (pebble panics when read after Close).
 	c.mu.RLock()
@@ -918,7 +928,7 @@ func (c *Core) Proof(req ProofRequest) (*Proof, error) {
 		}
 		value, read = v, ok
 	}
-	p, err := generateProof(c.t.clone(), c.st, req)
+	p, err := generateProof(c.t, c.st, req) // c.mu is held: c.t stays as is
 	if err != nil {
 		return nil, err
 	}

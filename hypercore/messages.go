@@ -189,7 +189,8 @@ func (dataCodec) Decode(s *compact.State) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.Value = append(make([]byte, 0, len(v)), v...)
+		b.Value = make([]byte, len(v)) // make then copy: not zeroed first
+		copy(b.Value, v)
 		if b.Nodes, err = nodeArray.Decode(s); err != nil {
 			return nil, err
 		}
@@ -395,4 +396,11 @@ func (requestCodec) Decode(s *compact.State) (*Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// size is the encoded length of d: what it weighs in queues and batches.
+func (d *Data) size() int {
+	var s compact.State
+	dataCodec{}.Preencode(&s, d)
+	return s.End
 }

@@ -1,6 +1,7 @@
 package hypercore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sync"
@@ -26,7 +27,29 @@ var (
 
 // maxInflight is how many block requests a peer keeps outstanding; a peer
 // whose requests time out gets a smaller window (see Peer.window).
-const maxInflight = 256
+// maxInflightBytes caps the window further by the core's average block
+// size, so that large blocks do not pile up megabytes of answers. On a
+// fast link the window is what keeps both ends busy: while the reader
+// verifies one burst of answers the writer must still hold requests to
+// answer (JS keeps 16 to 512 in flight; small blocks over loopback run
+// best here with about a thousand).
+const (
+	maxInflight      = 1024
+	minInflight      = 16
+	maxInflightBytes = 16 << 20
+)
+
+// inflightLimit is how many block requests may be in flight to this peer
+// now: the peer's window, capped so that at most about maxInflightBytes
+// of blocks of the core's average size are on their way.
+func (p *Peer) inflightLimit(info Info) int {
+	limit := p.window
+	if info.Length > 0 {
+		avg := max(info.ByteLength/info.Length, 1)
+		limit = min(limit, int(max(minInflight, min(maxInflightBytes/avg, maxInflight))))
+	}
+	return limit
+}
 
 // corkLimit is how many bytes of answers a peer batches into one protomux
 // frame before sending it.
@@ -62,7 +85,7 @@ type Peer struct {
 	mSync     *protomux.Message
 	mRequest  *protomux.Message
 	mCancel   *protomux.Message
-	mData     *protomux.Message
+	mData     *protomux.TypedMessage[*Data]
 	mNoData   *protomux.Message
 	mWant     *protomux.Message
 	mUnwant   *protomux.Message
@@ -175,12 +198,10 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 	}, p.onRequest))
 	// Requests are answered at once, so a cancel has nothing to stop.
 	p.mCancel = ch.AddMessage(on[Cancel](p, decodeCancel, nil))
-	p.mData = ch.AddMessage(func(b []byte) error {
-		d, err := compact.Decode[*Data](DataCodec, b)
-		if err != nil {
-			return err
-		}
-		p.push(len(b), func() { p.data = append(p.data, d) })
+	// Answers are encoded straight into their frame (a typed message):
+	// no buffer of their own, no second copy of the block.
+	p.mData = protomux.AddTypedMessage(ch, DataCodec, func(d *Data) error {
+		p.push(d.size(), func() { p.data = append(p.data, d) })
 		return nil
 	})
 	p.mNoData = ch.AddMessage(on(p, decodeNoData, p.onNoData))
@@ -398,7 +419,13 @@ func (p *Peer) run() {
 		default:
 		}
 		if p.remoteOpened {
+			// The requests of one pass go out as one batch too: on a
+			// bulk download that is one frame for a window of requests
+			// instead of one frame (and one seal and open) each.
+			mux := p.ch.Mux()
+			mux.Cork()
 			p.update()
+			mux.Uncork()
 		}
 		next := p.expire(time.Now())
 		p.publishStats()
@@ -478,7 +505,7 @@ func (p *Peer) onRequest(r *Request) {
 		p.mNoData.Send(encodeNoData(NoData{Request: r.ID}))
 		return
 	}
-	proof, err := p.c.Proof(ProofRequest{Block: r.Block, Hash: r.Hash, Seek: r.Seek, Upgrade: r.Upgrade})
+	proof, err := p.c.proof(ProofRequest{Block: r.Block, Hash: r.Hash, Seek: r.Seek, Upgrade: r.Upgrade})
 	if err != nil {
 		p.mNoData.Send(encodeNoData(NoData{Request: r.ID, Reason: 1}))
 		return
@@ -491,11 +518,18 @@ func (p *Peer) onRequest(r *Request) {
 	tamper := p.tamper
 	p.mu.Unlock()
 	if tamper != nil {
+		// The block and signature are shared with the core: the test
+		// hook gets its own copies to change.
+		if d.Block != nil {
+			d.Block.Value = bytes.Clone(d.Block.Value)
+		}
+		if d.Upgrade != nil {
+			d.Upgrade.Signature = bytes.Clone(d.Upgrade.Signature)
+		}
 		tamper(d)
 	}
-	msg := compact.Encode[*Data](DataCodec, d)
-	p.corked += len(msg)
-	p.mData.Send(msg)
+	p.corked += d.size()
+	p.mData.Send(d)
 }
 
 // onData applies the data messages that answer our requests, in one batch.
@@ -712,11 +746,12 @@ func (p *Peer) update() {
 	if info.Length == 0 || p.remoteFork != info.Fork {
 		return
 	}
+	limit := p.inflightLimit(info)
 	// Wanted blocks first; then, unless the core is sparse, everything.
 	for _, w := range p.c.wanted() {
 		// Every block below the contiguous length is stored: start past it
 		// rather than rescanning a range already downloaded on every update.
-		for i := max(w.start, info.ContiguousLength); i < min(w.end, info.Length) && len(p.inflight) < p.window; i++ {
+		for i := max(w.start, info.ContiguousLength); i < min(w.end, info.Length) && len(p.inflight) < limit; i++ {
 			if p.inflightBlock[i] || p.c.hasOpen(i) {
 				continue
 			}
@@ -738,7 +773,7 @@ func (p *Peer) update() {
 	if p.cursorFork != info.Fork || p.cursor < info.ContiguousLength {
 		p.cursor, p.cursorFork = info.ContiguousLength, info.Fork
 	}
-	for i := p.cursor; i < info.Length && len(p.inflight) < p.window; i++ {
+	for i := p.cursor; i < info.Length && len(p.inflight) < limit; i++ {
 		if p.c.hasOpen(i) {
 			if i == p.cursor {
 				p.cursor++

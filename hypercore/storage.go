@@ -228,9 +228,10 @@ type readahead struct {
 	next  uint64   // the block after the last one asked for
 }
 
-// get returns a copy of block index if the window holds it. It also notes
-// index as the last block asked for and reports whether the request
-// follows the previous one (a sequential reader, worth reading ahead for).
+// get returns block index, shared with the window (read only), if the
+// window holds it. It also notes index as the last block asked for and
+// reports whether the request follows the previous one (a sequential
+// reader, worth reading ahead for).
 func (r *readahead) get(index uint64) (b []byte, ok, sequential bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -244,7 +245,7 @@ func (r *readahead) get(index uint64) (b []byte, ok, sequential bool) {
 	if j > 0 {
 		start = r.ends[j-1]
 	}
-	return append([]byte(nil), r.buf[start:r.ends[j]]...), true, sequential
+	return r.buf[start:r.ends[j]:r.ends[j]], true, sequential
 }
 
 func (r *readahead) set(first uint64, ends []uint32, buf []byte) {
@@ -262,8 +263,8 @@ func (r *readahead) reset() {
 // readAhead reads block index and the stored blocks that follow it in the
 // data file, up to readaheadBlocks blocks and readaheadBytes bytes (at
 // least block index), into s.ra, and puts the tree nodes it meets in the
-// node cache. It returns a copy of block index and its leaf, or ok=false
-// when the block is not stored.
+// node cache. It returns block index (shared with the window: read only)
+// and its leaf, or ok=false when the block is not stored.
 func (s *store) readAhead(index uint64) (b []byte, leaf Node, ok bool, err error) {
 	lo := 2 * index
 	hi := lo + 2*readaheadBlocks
@@ -335,7 +336,7 @@ func (s *store) readAhead(index uint64) (b []byte, leaf Node, ok bool, err error
 		return buf, leaf, true, nil
 	}
 	s.ra.set(index, ends, buf)
-	return append([]byte(nil), buf[:ends[0]]...), leaf, true, nil
+	return buf[:ends[0]:ends[0]], leaf, true, nil
 }
 
 func openStore(dir string, sync bool) (*store, error) {

@@ -729,7 +729,13 @@ func blockAndSeekProof(src nodeSource, node *indexed, seek bool, seekRoot, root 
 	}
 	ite := flattree.NewIterator(node.index)
 	p.hasNode = true
-	p.node = []Node{}
+	// One node per level up to root (plus the node itself for a hash
+	// proof): allocated once.
+	size := 1
+	if d, e := flattree.Depth(root), flattree.Depth(node.index); d > e && d-e < 64 {
+		size += int(d - e)
+	}
+	p.node = make([]Node, 0, size)
 	if !node.value {
 		n, err := mustNode(src, ite.Index)
 		if err != nil {

@@ -270,28 +270,52 @@ const headroom = 9
 // after it closed and ErrClosed after the mux closed.
 func (msg *Message) Send(payload []byte) error {
 	tl := compact.UintSize(msg.typ)
+	m := msg.ch.mux
+	m.mu.Lock()
+	if m.corked > 0 {
+		defer m.mu.Unlock()
+		if err := msg.ch.sendableLocked(); err != nil {
+			return err
+		}
+		b, _ := m.reserve(msg.ch.localID, tl+len(payload))
+		putUint(b, msg.typ)
+		copy(b[tl:], payload)
+		return nil
+	}
+	m.mu.Unlock()
 	buf := make([]byte, headroom+tl+len(payload))
 	putUint(buf[headroom:], msg.typ)
 	copy(buf[headroom+tl:], payload)
 	return msg.ch.send(buf)
 }
 
-// send queues buf[headroom:] (type and payload) for the channel.
+// sendableLocked reports why nothing can be sent on c now, if so. Called
+// with the mux's lock held.
+func (c *Channel) sendableLocked() error {
+	m := c.mux
+	switch {
+	case c.closed:
+		return ErrChannelClosed
+	case m.destroyed || m.ending:
+		return ErrClosed
+	case c.localID == 0:
+		return ErrNotOpen
+	}
+	return nil
+}
+
+// send queues buf[headroom:] (type and payload) for the channel, into the
+// batch when the mux is corked.
 func (c *Channel) send(buf []byte) error {
 	m := c.mux
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if c.closed {
-		return ErrChannelClosed
-	}
-	if m.destroyed || m.ending {
-		return ErrClosed
-	}
-	if c.localID == 0 {
-		return ErrNotOpen
+	if err := c.sendableLocked(); err != nil {
+		return err
 	}
 	if m.corked > 0 {
-		m.pushBatch(c.localID, buf[headroom:], buf)
+		b, _ := m.reserve(c.localID, len(buf)-headroom)
+		copy(b, buf[headroom:])
 		return nil
 	}
 	start := headroom - compact.UintSize(c.localID)
@@ -330,7 +354,8 @@ func AddTypedMessage[T any](c *Channel, codec compact.Codec[T], handler func(T) 
 func (t *TypedMessage[T]) Type() uint64 { return t.msg.typ }
 
 // Send encodes v and sends it like Message.Send. An encoding error from
-// the codec is returned and nothing is sent.
+// the codec is returned and nothing is sent. When the mux is corked, v is
+// encoded straight into the batch.
 func (t *TypedMessage[T]) Send(v T) error {
 	tl := compact.UintSize(t.msg.typ)
 	var s compact.State
@@ -338,15 +363,40 @@ func (t *TypedMessage[T]) Send(v T) error {
 	if s.Err != nil {
 		return s.Err
 	}
+	c := t.msg.ch
+	m := c.mux
+	m.mu.Lock()
+	if m.corked > 0 {
+		defer m.mu.Unlock()
+		if err := c.sendableLocked(); err != nil {
+			return err
+		}
+		b, mark := m.reserve(c.localID, tl+s.End)
+		if err := t.encode(b, tl, v); err != nil {
+			m.unreserve(mark)
+			return err
+		}
+		return nil
+	}
+	m.mu.Unlock()
 	buf := make([]byte, headroom+tl+s.End)
-	putUint(buf[headroom:], t.msg.typ)
-	e := compact.State{Start: headroom + tl, End: len(buf), Buf: buf}
+	if err := t.encode(buf[headroom:], tl, v); err != nil {
+		return err
+	}
+	return c.send(buf)
+}
+
+// encode writes the message type and then v into b, which holds exactly
+// the preencoded size of both.
+func (t *TypedMessage[T]) encode(b []byte, tl int, v T) error {
+	putUint(b, t.msg.typ)
+	e := compact.State{Start: tl, End: len(b), Buf: b}
 	t.codec.Encode(&e, v)
 	if e.Err != nil {
 		return e.Err
 	}
-	if e.Start != len(buf) {
-		return fmt.Errorf("protomux: codec wrote %d bytes after preencoding %d: %w", e.Start-headroom-tl, s.End, compact.ErrInvalid)
+	if e.Start != len(b) {
+		return fmt.Errorf("protomux: codec wrote %d bytes after preencoding %d: %w", e.Start-tl, len(b)-tl, compact.ErrInvalid)
 	}
-	return t.msg.ch.send(buf)
+	return nil
 }

@@ -141,14 +141,10 @@ type remoteSlot struct {
 	handshake []byte // while unpaired
 }
 
-type batchItem struct {
-	localID uint64
-	data    []byte
-	// full is the channel message with headroom free bytes in front of
-	// data (nil for control messages), so that a batch of this message
-	// alone goes out as a plain frame without another copy.
-	full []byte
-}
+// batchHead is the room kept in front of a corked batch, so that a batch
+// of one channel message can go out as a plain frame, its channel id
+// written over the batch header, without a copy.
+const batchHead = 9
 
 // Mux multiplexes channels over one MessageConn.
 type Mux struct {
@@ -167,9 +163,15 @@ type Mux struct {
 	seq      uint64
 	openSoon []*Channel
 
+	// The corked batch is encoded as messages are sent: batchHead bytes
+	// of room, then 0, 0, the first channel id and each message with its
+	// length (and 0 and a channel id wherever the channel changes).
 	corked    int
-	batch     []batchItem
-	batchSize int
+	batch     []byte
+	batchN    int    // messages in batch
+	batchLast uint64 // channel (local id) of the last message
+	batchMsg  int    // where the last message starts in batch
+	batchHint int    // size of the last batch sent, the next one's capacity
 
 	queue   [][]byte
 	queued  int
@@ -294,7 +296,7 @@ func (m *Mux) destroy(err error) {
 	m.destroyed = true
 	m.err = err
 	m.queue, m.queued = nil, 0
-	m.batch = nil
+	m.batch, m.batchN = nil, 0
 	started := m.started
 	m.started = true
 	m.cond.Broadcast()
@@ -455,7 +457,8 @@ func (m *Mux) enqueue(frame []byte) {
 // batch when corked. Called with m.mu held.
 func (m *Mux) write0(frame []byte) {
 	if m.corked > 0 {
-		m.pushBatch(0, frame[1:], nil)
+		b, _ := m.reserve(0, len(frame)-1)
+		copy(b, frame[1:])
 		return
 	}
 	m.enqueue(frame)
@@ -499,10 +502,6 @@ func (m *Mux) Cork() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.corked++
-	if m.corked == 1 {
-		m.batch = nil
-		m.batchSize = 1
-	}
 }
 
 // Uncork ends one Cork; the last one sends the batch.
@@ -515,55 +514,71 @@ func (m *Mux) Uncork() {
 	m.corked--
 	if m.corked == 0 {
 		m.sendBatch()
-		m.batch = nil
 	}
 }
 
-// pushBatch adds one message (type and payload, or a control message
-// without its leading 0) to the batch. Called with m.mu held.
-func (m *Mux) pushBatch(localID uint64, data, full []byte) {
-	if m.batchSize >= maxBatch {
+// reserve adds a message of n bytes (type and payload, or a control
+// message without its leading 0) for channel localID to the batch and
+// returns its bytes, for the caller to fill before it lets go of m.mu, and
+// the mark that takes it back (see unreserve). A batch that reached
+// maxBatch is sent first. Called with m.mu held and the mux corked.
+func (m *Mux) reserve(localID uint64, n int) ([]byte, batchMark) {
+	if m.batchN > 0 && len(m.batch)-batchHead >= maxBatch {
 		m.sendBatch()
-		m.batch = m.batch[:0]
-		m.batchSize = 1
 	}
-	if len(m.batch) == 0 || m.batch[len(m.batch)-1].localID != localID {
-		m.batchSize += 1 + compact.UintSize(localID)
+	mark := batchMark{len(m.batch), m.batchN, m.batchLast}
+	need := 2*compact.UintSize(localID) + 2 + compact.UintSize(uint64(n)) + n
+	if m.batchN == 0 {
+		// A little more than the last batch took: a run of batches of
+		// about the same size then never grows (and copies) its buffer.
+		m.batch = make([]byte, batchHead+2, max(m.batchHint+m.batchHint/4, batchHead+need, 256))
+		m.batch = appendUint(m.batch, localID)
+	} else {
+		m.batch = slices.Grow(m.batch, need)
+		if localID != m.batchLast {
+			m.batch = append(m.batch, 0)
+			m.batch = appendUint(m.batch, localID)
+		}
 	}
-	m.batchSize += compact.UintSize(uint64(len(data))) + len(data)
-	m.batch = append(m.batch, batchItem{localID, data, full})
+	m.batch = appendUint(m.batch, uint64(n))
+	m.batchMsg = len(m.batch)
+	m.batch = m.batch[:m.batchMsg+n]
+	m.batchN++
+	m.batchLast = localID
+	return m.batch[m.batchMsg:], mark
 }
 
-// sendBatch encodes the batch as one frame: 0, 0, the first channel id,
-// then each message as a length-prefixed buffer, with a 0 and the new
-// channel id whenever the channel changes. Called with m.mu held.
+// batchMark is the state of the batch before a reserve.
+type batchMark struct {
+	len, n int
+	last   uint64
+}
+
+// unreserve takes back the message of the reserve that returned mark (its
+// encoding failed). Called with m.mu held.
+func (m *Mux) unreserve(mark batchMark) {
+	m.batch, m.batchN, m.batchLast = m.batch[:mark.len], mark.n, mark.last
+}
+
+// sendBatch queues the batch: as a batch frame, or as a plain frame when
+// it holds one message, which every protomux reads alike. Called with
+// m.mu held.
 func (m *Mux) sendBatch() {
-	if len(m.batch) == 0 {
+	if m.batchN == 0 {
 		return
 	}
-	if b := m.batch[0]; len(m.batch) == 1 && b.full != nil {
-		// One channel message: the same message as a plain frame, which
-		// every protomux reads alike, without copying it into a batch.
-		start := headroom - compact.UintSize(b.localID)
-		putUint(b.full[start:], b.localID)
-		m.enqueue(b.full[start:])
-		return
+	b := m.batch
+	// Batches of a stream tend to look alike: start the next one as
+	// large as this one was, rather than growing it again.
+	m.batchHint = min(len(b), 256<<10)
+	if m.batchN == 1 {
+		start := m.batchMsg - compact.UintSize(m.batchLast)
+		putUint(b[start:], m.batchLast)
+		m.enqueue(b[start:])
+	} else {
+		m.enqueue(b[batchHead:])
 	}
-	buf := make([]byte, m.batchSize)
-	p := 2 // buf[0], buf[1] = 0, 0: channel 0, type batch
-	prev := m.batch[0].localID
-	p += putUint(buf[p:], prev)
-	for _, b := range m.batch {
-		if b.localID != prev {
-			buf[p] = 0
-			p++
-			prev = b.localID
-			p += putUint(buf[p:], prev)
-		}
-		p += putUint(buf[p:], uint64(len(b.data)))
-		p += copy(buf[p:], b.data)
-	}
-	m.enqueue(buf[:p])
+	m.batch, m.batchN = nil, 0
 }
 
 // Pair registers notify to be called when the remote opens a channel for

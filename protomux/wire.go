@@ -3,6 +3,7 @@ package protomux
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/warrenp2p/warren/compact"
 )
@@ -30,6 +31,14 @@ func putUint(b []byte, n uint64) int {
 	b[0] = 0xff
 	binary.LittleEndian.PutUint64(b[1:], n)
 	return 9
+}
+
+// appendUint appends n as a compact-encoding varint to b.
+func appendUint(b []byte, n uint64) []byte {
+	l := len(b)
+	b = slices.Grow(b, 9)[:l+compact.UintSize(n)]
+	putUint(b[l:], n)
+	return b
 }
 
 // reader decodes the protomux framing from buf[start:end].

@@ -16,7 +16,7 @@
 //	hypercore: go=<blocks/s> js=<blocks/s> unit=blocks/s ratio=<go/js>
 //
 // Run it with bench/run hypercore [-blocks N] [-big N] [-single N] [-runs R]
-// [-only append|repl|big] [-cpuprofile FILE] [-goonly]. Each figure is the
+// [-only append|repl|big] [-cpuprofile FILE] [-memprofile FILE] [-trace FILE] [-goonly]. Each figure is the
 // best of -runs runs (the machine may be shared). With -only, the headline
 // is that part's first row; -goonly runs only the Go->Go replication of
 // the part chosen, for profiling.
@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,7 +54,31 @@ func main() {
 	only := flag.String("only", "", "run one part: append, repl or big")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the Go side (both ends of Go->Go) to this file")
 	goOnly := flag.Bool("goonly", false, "replicate Go->Go only (for profiling): no JS, no headline")
+	traceFile := flag.String("trace", "", "write a Go execution trace of the whole run to this file")
+	memprofile := flag.String("memprofile", "", "write an allocation profile of the whole run to this file")
 	flag.Parse()
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			if err != nil {
+				fail(err)
+			}
+			defer f.Close()
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fail(err)
+			}
+		}()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fail(err)
+		}
+		if err := trace.Start(f); err != nil {
+			fail(err)
+		}
+		defer trace.Stop()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
