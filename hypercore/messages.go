@@ -189,8 +189,9 @@ func (dataCodec) Decode(s *compact.State) (*Data, error) {
 		if err != nil {
 			return nil, err
 		}
-		b.Value = make([]byte, len(v)) // make then copy: not zeroed first
-		copy(b.Value, v)
+		value := make([]byte, len(v)) // make then copy: not zeroed first
+		copy(value, v)
+		b.Value = value
 		if b.Nodes, err = nodeArray.Decode(s); err != nil {
 			return nil, err
 		}

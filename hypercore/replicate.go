@@ -418,16 +418,16 @@ func (p *Peer) run() {
 			return
 		default:
 		}
+		// The requests (and cancels) of one pass go out as one batch
+		// too: on a bulk download that is one frame for a window of
+		// requests instead of one frame (and one seal and open) each.
+		mux := p.ch.Mux()
+		mux.Cork()
 		if p.remoteOpened {
-			// The requests of one pass go out as one batch too: on a
-			// bulk download that is one frame for a window of requests
-			// instead of one frame (and one seal and open) each.
-			mux := p.ch.Mux()
-			mux.Cork()
 			p.update()
-			mux.Uncork()
 		}
 		next := p.expire(time.Now())
+		mux.Uncork()
 		p.publishStats()
 		var due <-chan time.Time
 		if !next.IsZero() {

@@ -452,8 +452,12 @@ func TestReplicateSilentPeerWindow(t *testing.T) {
 	if st := stalled.Stats(); st.Inflight > maxInflight/4 {
 		t.Fatalf("a silent peer still has %d requests in flight", st.Inflight)
 	}
-	if sp.cancels.Load() < 320 {
-		t.Fatalf("%d cancels for %d timeouts", sp.cancels.Load(), stalled.Stats().Timeouts)
+	// The cancels are on their way: the stats are published first.
+	for sp.cancels.Load() < 320 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d cancels for %d timeouts", sp.cancels.Load(), stalled.Stats().Timeouts)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
