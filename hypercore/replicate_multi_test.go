@@ -514,3 +514,27 @@ func TestReplicateTruncationAcrossPeers(t *testing.T) {
 		}
 	}
 }
+
+// TestInflightLimit: the request window is capped by the core's average
+// block size, so large blocks keep at most about maxInflightBytes on their
+// way, and a shrunk window (a peer that let requests time out) still rules.
+func TestInflightLimit(t *testing.T) {
+	cases := []struct {
+		length, byteLength uint64
+		window, want       int
+	}{
+		{0, 0, maxInflight, maxInflight},
+		{65536, 65536 * 1024, maxInflight, maxInflight},
+		{2048, 2048 * 65536, maxInflight, maxInflightBytes / 65536},
+		{10, 10 << 30, maxInflight, minInflight},
+		{65536, 65536 * 1024, 4, 4},
+		{2048, 2048 * 65536, 1, 1},
+	}
+	for _, tc := range cases {
+		p := &Peer{window: tc.window}
+		got := p.inflightLimit(Info{Length: tc.length, ByteLength: tc.byteLength})
+		if got != tc.want {
+			t.Errorf("length %d, %d bytes, window %d: limit %d, want %d", tc.length, tc.byteLength, tc.window, got, tc.want)
+		}
+	}
+}

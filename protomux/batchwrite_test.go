@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/warrenp2p/warren/compact"
 )
 
 // batchConn is a fakeConn that also takes runs of messages in one call,
@@ -137,6 +139,76 @@ func TestCorkSingleMessagePlain(t *testing.T) {
 	for i := range want {
 		if !bytes.Equal(got[i], want[i]) {
 			t.Errorf("frame %d: got %x want %x", i, got[i][:min(len(got[i]), 16)], want[i][:min(len(want[i]), 16)])
+		}
+	}
+}
+
+// shortCodec preencodes 4 bytes and writes 2: a codec bug.
+type shortCodec struct{}
+
+func (shortCodec) Preencode(s *compact.State, _ int) { s.End += 4 }
+func (shortCodec) Encode(s *compact.State, _ int) {
+	s.Buf[s.Start], s.Buf[s.Start+1] = 'x', 'x'
+	s.Start += 2
+}
+func (shortCodec) Decode(s *compact.State) (int, error) { return 0, nil }
+
+// failCodec records an encoding error.
+type failCodec struct{}
+
+func (failCodec) Preencode(s *compact.State, _ int)    { s.End++ }
+func (failCodec) Encode(s *compact.State, _ int)       { s.Err = errors.New("cannot encode") }
+func (failCodec) Decode(s *compact.State) (int, error) { return 0, nil }
+
+// TestCorkedTypedSendError: a typed message whose encoding fails while the
+// mux is corked returns the error and leaves nothing of itself in the
+// batch, which goes out with the other messages intact.
+func TestCorkedTypedSendError(t *testing.T) {
+	c := newFakeConn()
+	m := New(c, nil)
+	defer m.Close()
+	ch, err := m.Channel(ChannelOptions{Protocol: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := ch.AddMessage(nil)
+	short := AddTypedMessage(ch, compact.Codec[int](shortCodec{}), nil)
+	fail := AddTypedMessage(ch, compact.Codec[int](failCodec{}), nil)
+	ch.Open(nil)
+	m.Cork()
+	msg.Send([]byte("a"))
+	if err := short.Send(1); !errors.Is(err, compact.ErrInvalid) {
+		t.Fatalf("short codec: %v", err)
+	}
+	if err := fail.Send(1); err == nil {
+		t.Fatal("failing codec: no error")
+	}
+	msg.Send([]byte("b"))
+	m.Uncork()
+	// A lone failed message: the batch is empty and nothing is sent.
+	m.Cork()
+	if err := fail.Send(1); err == nil {
+		t.Fatal("failing codec: no error")
+	}
+	m.Uncork()
+	msg.Send([]byte("c"))
+	want := [][]byte{
+		{0, 1, 1, 1, 'p', 0},
+		{0, 0, 1, 2, 0, 'a', 2, 0, 'b'},
+		{1, 0, 'c'},
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(c.written()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // nothing more may follow
+	got := c.written()
+	if len(got) != len(want) {
+		t.Fatalf("got %d frames %x, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("frame %d: got %x want %x", i, got[i], want[i])
 		}
 	}
 }
