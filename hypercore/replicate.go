@@ -411,7 +411,10 @@ func (p *Peer) run() {
 				}
 			}
 			mux.Uncork()
-			p.onData(data)
+			p.applyData(data)
+			if p.Err() != nil {
+				return // dropped for bad data: nothing more it sent is applied
+			}
 		}
 		select {
 		case <-p.ch.Closed():
@@ -530,6 +533,35 @@ func (p *Peer) onRequest(r *Request) {
 	}
 	p.corked += d.size()
 	p.mData.Send(d)
+}
+
+// applyChunk is how many bytes of answers are applied before the requests
+// they free are sent again: a whole window of large blocks applied in one
+// go would leave the remote without requests (idle) while it is hashed and
+// written, and then this side idle while the next window comes.
+const applyChunk = 256 << 10
+
+// applyData applies data in chunks of about applyChunk bytes, sending
+// the requests each chunk frees before applying the next.
+func (p *Peer) applyData(data []*Data) {
+	for len(data) > 0 {
+		n, size := 0, 0
+		for n < len(data) && (n == 0 || size < applyChunk) {
+			size += data[n].size()
+			n++
+		}
+		p.onData(data[:n])
+		data = data[n:]
+		if p.Err() != nil {
+			return // dropped for bad data: nothing more of it is applied
+		}
+		if len(data) > 0 && p.remoteOpened {
+			mux := p.ch.Mux()
+			mux.Cork()
+			p.update()
+			mux.Uncork()
+		}
+	}
 }
 
 // onData applies the data messages that answer our requests, in one batch.

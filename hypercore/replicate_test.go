@@ -236,3 +236,40 @@ func TestReplicateSparse(t *testing.T) {
 		t.Fatal("contiguous length of a sparse reader")
 	}
 }
+
+// TestReplicateNothingAfterBadBlock: a peer is dropped at its first bad
+// answer and none of its answers after that one is stored, even those
+// that arrived with it and verify (answers are applied in chunks, with
+// requests sent in between).
+func TestReplicateNothingAfterBadBlock(t *testing.T) {
+	const n, bad = 400, 60
+	w := mustOpen(t, t.TempDir(), Options{})
+	value := bytes.Repeat([]byte{'v'}, 16<<10) // 16 blocks a chunk
+	batch := make([][]byte, n)
+	for i := range batch {
+		batch[i] = value
+	}
+	if _, err := w.Append(batch...); err != nil {
+		t.Fatal(err)
+	}
+	key := w.Key()
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
+	_, pr := pipePeers(t, w, r, func(d *Data) {
+		if d.Block != nil && d.Block.Index == bad {
+			d.Block.Value[0] ^= 1
+		}
+	})
+	select {
+	case <-pr.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatal("reader kept the malicious peer")
+	}
+	if err := pr.Err(); !errors.Is(err, ErrBadPeer) {
+		t.Fatalf("peer error %v", err)
+	}
+	for i := uint64(bad); i < n; i++ {
+		if r.Has(i) {
+			t.Fatalf("block %d, answered after the bad block %d, was stored", i, bad)
+		}
+	}
+}
