@@ -154,45 +154,30 @@ func (b *bench) report(r row) {
 	fmt.Printf("%-28s go=%-10.0f js=%-10.0f unit=%s ratio=%.2f%s\n", r.name+":", r.goV, r.jsV, r.unit, r.goV/r.jsV, r.extraNote)
 }
 
-// best runs fn runs times and keeps the highest figure.
 // settle is how long the writers rest after their fill before the reads
 // are timed.
 const settle = 2 * time.Second
 
-func (b *bench) best(fn func() (float64, error)) (float64, error) {
-	var v float64
-	for range b.runs {
-		x, err := fn()
-		if err != nil {
-			return 0, err
-		}
-		v = max(v, x)
-	}
-	return v, nil
-}
-
 func (b *bench) append(n, single int) error {
-	var goSingle, jsSingle float64
-	goV, err := b.best(func() (float64, error) {
+	var goV, jsV, goSingle, jsSingle float64
+	// Go and JS take turns, run by run, like the replication pairs.
+	for range b.runs {
 		v, s, err := goAppend(n, single)
-		goSingle = max(goSingle, s)
-		return v, err
-	})
-	if err != nil {
-		return err
-	}
-	jsV, err := b.best(func() (float64, error) {
+		if err != nil {
+			return err
+		}
+		goV, goSingle = max(goV, v), max(goSingle, s)
 		lines, v, err := b.js(context.Background(), "append", "--blocks", strconv.Itoa(n), "--batch", "1024", "--single", strconv.Itoa(single))
+		if err != nil {
+			return err
+		}
+		jsV = max(jsV, v)
 		for _, l := range lines {
 			if rest, ok := strings.CutPrefix(l, "single appends: "); ok {
 				f, _ := strconv.ParseFloat(strings.Fields(rest)[0], 64)
 				jsSingle = max(jsSingle, f)
 			}
 		}
-		return v, err
-	})
-	if err != nil {
-		return err
 	}
 	b.report(row{name: "append-1k-batch1024", goV: goV, jsV: jsV, unit: "blocks/s"})
 	if single > 0 {
