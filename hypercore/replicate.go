@@ -28,14 +28,15 @@ var (
 // maxInflight is how many block requests a peer keeps outstanding; a peer
 // whose requests time out gets a smaller window (see Peer.window).
 // maxInflightBytes caps the window further by the core's average block
-// size, so that large blocks do not pile up megabytes of answers. On a
+// size, so that large blocks do not pile up megabytes of answers (blocks
+// of up to MaxBlockSize: with minInflight of them at most 60 MiB). On a
 // fast link the window is what keeps both ends busy: while the reader
 // verifies one burst of answers the writer must still hold requests to
 // answer (JS keeps 16 to 512 in flight; small blocks over loopback run
 // best here with about a thousand).
 const (
 	maxInflight      = 1024
-	minInflight      = 16
+	minInflight      = 4
 	maxInflightBytes = 16 << 20
 )
 

@@ -527,6 +527,7 @@ func TestInflightLimit(t *testing.T) {
 		{65536, 65536 * 1024, maxInflight, maxInflight},
 		{2048, 2048 * 65536, maxInflight, maxInflightBytes / 65536},
 		{10, 10 << 30, maxInflight, minInflight},
+		{100, 100 << 20, maxInflight, 16},
 		{65536, 65536 * 1024, 4, 4},
 		{2048, 2048 * 65536, 1, 1},
 	}
