@@ -420,7 +420,10 @@ func TestReplicateHaveBroadcast(t *testing.T) {
 // TestReplicateSilentPeerWindow: a peer that lets its requests time out is
 // given fewer and fewer at a time, and a cancel for each.
 func TestReplicateSilentPeerWindow(t *testing.T) {
-	const n = 600
+	// More blocks than two full windows: the first round of requests
+	// fills the window, and the blocks left show how many the next round
+	// may ask for (timed-out blocks are not asked again for a while).
+	const n = 2*maxInflight + 100
 	w := mustOpen(t, t.TempDir(), Options{})
 	appendN(t, w, 0, n)
 	key := w.Key()
@@ -440,20 +443,28 @@ func TestReplicateSilentPeerWindow(t *testing.T) {
 	go r.Download(dctx, 1, n)
 	deadline := time.Now().Add(60 * time.Second)
 	t0 := time.Now()
-	for stalled.Stats().Timeouts < 320 {
+	// Wait for the whole first round to time out, then for the next
+	// round to be asked.
+	for stalled.Stats().Timeouts < maxInflight {
 		if time.Now().After(deadline) {
 			t.Fatalf("stalled peer stats %+v", stalled.Stats())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	t.Logf("after %v: %+v", time.Since(t0), stalled.Stats())
-	// After the first round of timeouts the window is a quarter of the
-	// full one (which the 600 blocks would fill).
-	if st := stalled.Stats(); st.Inflight > maxInflight/4 {
+	for stalled.Stats().Inflight == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second round: stalled peer stats %+v", stalled.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	st := stalled.Stats()
+	t.Logf("after %v: %+v", time.Since(t0), st)
+	// The second round is a quarter of the full window (or less).
+	if st.Inflight > maxInflight/4 {
 		t.Fatalf("a silent peer still has %d requests in flight", st.Inflight)
 	}
 	// The cancels are on their way: the stats are published first.
-	for sp.cancels.Load() < 320 {
+	for sp.cancels.Load() < maxInflight {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d cancels for %d timeouts", sp.cancels.Load(), stalled.Stats().Timeouts)
 		}

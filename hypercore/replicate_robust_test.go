@@ -437,15 +437,17 @@ func TestReplicateBlockTimeoutsRetried(t *testing.T) {
 	w := mustOpen(t, t.TempDir(), Options{})
 	appendN(t, w, 0, n)
 	key := w.Key()
-	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
-	// Learn the length (and block 0) first, so that the silent peer is
-	// asked for blocks, not for the upgrade.
+	// Learn the length (and block 0) first, sparse so that nothing else
+	// comes, so that the silent peer is asked for blocks, not for the
+	// upgrade; then download everything.
+	r := mustOpen(t, t.TempDir(), Options{Key: key[:], Sparse: true})
 	l := connect(t, w, r, nil)
 	waitBlocks(t, r, 1)
 	l.kill()
 	for len(r.Peers()) != 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
+	r.SetSparse(false)
 	sp := &stallPeer{}
 	stalled := sp.run(t, w, r)
 	stalled.SetRequestTimeout(300 * time.Millisecond)
