@@ -118,23 +118,40 @@ func udpSender(t *testing.T, h *netlab.Host, addr string, id byte, count int) in
 				return got
 			}
 		}
-		for len(sent) > 0 {
-			c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			n, err := c.Read(buf)
-			if err != nil {
-				break // lost: go on with the next window
+		// Wait for the window's echoes. What is lost (UDP; or written to a
+		// tunnel connection that failed) is sent once more, as an
+		// application over UDP would; an echo of a datagram already back
+		// is then a late copy, not an error.
+		resent := map[uint32]bool{}
+		for pass := 0; pass < 2 && len(sent) > 0; pass++ {
+			if pass == 1 {
+				for s, p := range sent {
+					resent[s] = true
+					c.Write(p)
+				}
 			}
-			if n < 5 || buf[0] != id {
-				t.Errorf("sender %d got a datagram that is not its own (%d bytes)", id, n)
-				return got
+			for len(sent) > 0 {
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, err := c.Read(buf)
+				if err != nil {
+					break // lost
+				}
+				if n < 5 || buf[0] != id {
+					t.Errorf("sender %d got a datagram that is not its own (%d bytes)", id, n)
+					return got
+				}
+				s := binary.BigEndian.Uint32(buf[1:])
+				want, ok := sent[s]
+				if !ok && resent[s] {
+					continue // the first copy of a datagram sent twice
+				}
+				if !ok || !bytes.Equal(want, buf[:n]) {
+					t.Errorf("sender %d: datagram %d corrupted or repeated", id, s)
+					return got
+				}
+				delete(sent, s)
+				got++
 			}
-			want, ok := sent[binary.BigEndian.Uint32(buf[1:])]
-			if !ok || !bytes.Equal(want, buf[:n]) {
-				t.Errorf("sender %d: datagram %d corrupted or repeated", id, binary.BigEndian.Uint32(buf[1:]))
-				return got
-			}
-			delete(sent, binary.BigEndian.Uint32(buf[1:]))
-			got++
 		}
 		clear(sent)
 	}
@@ -172,9 +189,16 @@ func udpRoundTripVia(t *testing.T, h *netlab.Host, addr string, p []byte) {
 
 type udpPeerStats struct {
 	Connections int `json:"connections"`
+	Failed      int `json:"failed"` // client connections that failed (each replaced by a new one)
 	ToServer    int `json:"toServer"`
 	ToSenders   int `json:"toSenders"`
 }
+
+// senders is how many connections a peer should have had for n senders:
+// one each, plus one for every connection of its own that failed (a JS
+// client's connect can fail under load; its sender's next datagram opens
+// another).
+func (s udpPeerStats) senders(n int) int { return n + s.Failed }
 
 // stopUDPPeer closes the peer's stdin, reads its stats and waits for it.
 func stopUDPPeer(t *testing.T, p *Proc) udpPeerStats {
@@ -216,7 +240,7 @@ func TestInteropTunnelUDPGoServerJSClient(t *testing.T) {
 			back := udpSenders(t, addr, senders, count)
 			udpRoundTrip(t, addr, bytes.Repeat([]byte("0123456789"), 6000))
 			s := stopUDPPeer(t, js)
-			if s.Connections != senders+1 || s.ToSenders < back+1 {
+			if s.Connections != s.senders(senders+1) || s.ToSenders < back+1 {
 				t.Fatalf("JS client stats %+v: want %d connections (one per sender) and at least %d replies", s, senders+1, back+1)
 			}
 		})
@@ -266,7 +290,7 @@ func TestInteropTunnelUDPJSServerGoClient(t *testing.T) {
 			udpRoundTrip(t, addr, bytes.Repeat([]byte("9876543210"), 6000))
 			cl.Close()
 			s := stopUDPPeer(t, js)
-			if s.Connections != senders+1 || s.ToServer < back+1 {
+			if s.Connections != s.senders(senders+1) || s.ToServer < back+1 {
 				t.Fatalf("JS server stats %+v: want %d connections (one per sender) and at least %d datagrams", s, senders+1, back+1)
 			}
 		})
@@ -380,7 +404,7 @@ func TestInteropTunnelUDPNetlab(t *testing.T) {
 				addr := "127.0.0.1:" + js.Expect(t, "listening ")
 				udpSendersVia(t, jh, addr, senders, count)
 				udpRoundTripVia(t, jh, addr, bytes.Repeat([]byte("0123456789"), 6000))
-				if s := stopUDPPeer(t, js); s.Connections != senders+1 {
+				if s := stopUDPPeer(t, js); s.Connections != s.senders(senders+1) {
 					t.Fatalf("JS client stats %+v, want %d connections", s, senders+1)
 				}
 				return
@@ -409,7 +433,7 @@ func TestInteropTunnelUDPNetlab(t *testing.T) {
 			udpSenders(t, cl.Addr().String(), senders, count)
 			udpRoundTrip(t, cl.Addr().String(), bytes.Repeat([]byte("9876543210"), 6000))
 			cl.Close()
-			if s := stopUDPPeer(t, js); s.Connections != senders+1 {
+			if s := stopUDPPeer(t, js); s.Connections != s.senders(senders+1) {
 				t.Fatalf("JS server stats %+v, want %d connections", s, senders+1)
 			}
 		})
@@ -560,7 +584,7 @@ func TestInteropTunnelUDPIdle(t *testing.T) {
 		js := env.Start(t, "tunnel_udp_peer.js", "client", tn.boot, srv.Key(), "public")
 		js.Expect(t, "record ")
 		twice(t, "127.0.0.1:"+js.Expect(t, "listening "))
-		if s := stopUDPPeer(t, js); s.Connections != 2 {
+		if s := stopUDPPeer(t, js); s.Connections != 2 { // the idle end counts as failed to the JS client
 			t.Fatalf("JS client stats %+v, want 2 connections", s)
 		}
 	})

@@ -53,7 +53,8 @@ async function putRecord (dht, keyPair, value) {
 async function main () {
   const [role, bootstrap, arg1, arg2, arg3] = process.argv.slice(2)
   const opts = { bootstrap: [bootstrap], host: process.env.TUNNEL_DHT_HOST || '127.0.0.1' }
-  const stats = { connections: 0, toServer: 0, toSenders: 0 }
+  const stats = { connections: 0, failed: 0, toServer: 0, toSenders: 0 }
+  let stopping = false
   let closeAll
 
   if (role === 'server') {
@@ -97,8 +98,18 @@ async function main () {
           stats.toSenders++
           proxy.send(reply, rinfo.port, rinfo.address)
         }))
-        c.on('error', () => { senders.delete(id); c.destroy() })
-        c.on('close', () => senders.delete(id))
+        c.on('error', (err) => {
+          console.error('connection for ' + id + ' failed: ' + err.message)
+          c.destroy()
+        })
+        c.on('close', () => {
+          if (senders.get(id) !== c) return
+          senders.delete(id)
+          // Ended before the client stopped: the next datagram of this
+          // sender opens a new connection, as holesail's client does, and
+          // what was written to this one is lost.
+          if (!stopping) stats.failed++
+        })
       }
       stats.toServer++
       c.write(frame(msg))
@@ -106,6 +117,7 @@ async function main () {
     await new Promise((resolve) => proxy.bind(0, '127.0.0.1', resolve))
     console.log('listening ' + proxy.address().port)
     closeAll = async () => {
+      stopping = true
       for (const c of senders.values()) c.destroy()
       proxy.close()
       await dht.destroy()
