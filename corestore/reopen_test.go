@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -152,5 +153,64 @@ func TestGetRacesIdleClose(t *testing.T) {
 		// then reopened (not necessarily at once on a loaded machine).
 		time.Sleep(100 * time.Millisecond)
 		waitFor(t, fmt.Sprintf("core %d: a live channel after a close that raced the Get", i), live)
+	}
+}
+
+// TestReopenCapped: a remote that accepts every channel the store opens
+// for a pinned core and closes it moments later cannot make the store
+// reopen it in a loop: reopens of one core are at least reopenGap apart.
+func TestReopenCapped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	w := openStore(t, t.TempDir(), testPK)
+	wc, err := w.Get(ctx, GetOptions{Name: "pinned"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wc.Close()
+	if _, err := wc.Append([]byte("block")); err != nil {
+		t.Fatal(err)
+	}
+	key := wc.Key()
+	rc, err := hypercore.Open(t.TempDir(), hypercore.Options{Key: key[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+
+	ca, cb := pipePair(t)
+	errc := make(chan error, 1)
+	go func() { errc <- cb.Handshake(ctx) }()
+	if err := ca.Handshake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ma := protomux.New(ca, &protomux.Config{DeferStart: true})
+	mb := protomux.New(cb, &protomux.Config{DeferStart: true})
+	defer func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() }()
+	if _, err := w.ReplicateMux(ma, ca.IsInitiator(), ca.HandshakeHash()); err != nil {
+		t.Fatal(err)
+	}
+	// The remote accepts each open with a valid capability, then closes
+	// the channel 10 ms later.
+	var opens atomic.Int64
+	mb.Pair(hypercore.Protocol, nil, func([]byte) {
+		p, err := rc.Replicate(mb, cb.IsInitiator(), cb.HandshakeHash())
+		if err != nil {
+			return
+		}
+		opens.Add(1)
+		time.AfterFunc(10*time.Millisecond, func() { p.Close() })
+	})
+	ma.Start()
+	mb.Start()
+	const watch = 2500 * time.Millisecond
+	time.Sleep(watch)
+	// The first open, then at most one reopen a second (reopenGap), plus
+	// one in flight.
+	if n, most := opens.Load(), int64(watch/time.Second)+2; n < 2 || n > most {
+		t.Fatalf("the store opened the pinned core's channel %d times in %v, want 2 to %d", n, watch, most)
 	}
 }

@@ -3,6 +3,7 @@ package corestore
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/warrenp2p/warren/hypercore"
 	"github.com/warrenp2p/warren/protomux"
@@ -19,11 +20,12 @@ type Replication struct {
 	initiator bool
 	hsHash    []byte
 
-	mu     sync.Mutex
-	peers  map[[32]byte]*hypercore.Peer
-	closed bool
-	done   chan struct{} // closed by Close
-	ended  chan struct{} // closed once the replication is detached
+	mu       sync.Mutex
+	peers    map[[32]byte]*hypercore.Peer
+	reopened map[[32]byte]time.Time // when peerEnded last reopened a core's channel
+	closed   bool
+	done     chan struct{} // closed by Close
+	ended    chan struct{} // closed once the replication is detached
 }
 
 // Replicate runs the replication protocol over conn: it completes the
@@ -61,6 +63,7 @@ func (s *Store) replicate(mux *protomux.Mux, initiator bool, hs []byte, own bool
 		initiator: initiator,
 		hsHash:    append([]byte(nil), hs...),
 		peers:     map[[32]byte]*hypercore.Peer{},
+		reopened:  map[[32]byte]time.Time{},
 		done:      make(chan struct{}),
 		ended:     make(chan struct{}),
 	}
@@ -130,12 +133,20 @@ func (rep *Replication) attachLocked(c *hypercore.Core) {
 	p.OnEnd(func(opened bool) { rep.peerEnded(c, p, opened) })
 }
 
+// reopenGap is the least time between two reopens of one core's channel
+// on one stream. An honest remote closes a channel as idle only after
+// seconds without downloads on either side, so it never meets the gap; a
+// remote that accepts every reopen and closes it at once would otherwise
+// make the reopening a loop at network speed.
+const reopenGap = time.Second
+
 // peerEnded reopens the channel of a core a Get has pinned when the remote
 // closed it: it closes a channel once it saw both sides not downloading,
 // and its close can cross the Get that made this side download again (the
 // Get found the channel still open and kept it). An honest remote keeps
 // the new channel, as this side now downloads; a remote that rejects it,
-// or a peer dropped for bad data, is not retried.
+// or a peer dropped for bad data, is not retried. Reopens of one core are
+// at least reopenGap apart: a later one waits for the gap.
 func (rep *Replication) peerEnded(c *hypercore.Core, p *hypercore.Peer, opened bool) {
 	if !opened || p.Err() != nil {
 		return
@@ -152,10 +163,21 @@ func (rep *Replication) peerEnded(c *hypercore.Core, p *hypercore.Peer, opened b
 	}
 	rep.mu.Lock()
 	current := rep.peers[dk] == p
-	rep.mu.Unlock()
-	if current {
-		rep.attachLocked(c)
+	wait := reopenGap - time.Since(rep.reopened[dk])
+	if current && wait <= 0 {
+		rep.reopened[dk] = time.Now()
 	}
+	rep.mu.Unlock()
+	if !current {
+		return
+	}
+	if wait > 0 {
+		// Checked again then: the store, the stream or the pin may be
+		// gone by then, or the core have a channel again.
+		time.AfterFunc(wait, func() { rep.peerEnded(c, p, opened) })
+		return
+	}
+	rep.attachLocked(c)
 }
 
 // onDiscoveryKey runs on the mux reader when the remote opens a hypercore
