@@ -11,6 +11,7 @@ import (
 	"github.com/warrenp2p/warren/crypto"
 	"github.com/warrenp2p/warren/hypercore"
 	"github.com/warrenp2p/warren/protomux"
+	"github.com/warrenp2p/warren/secretstream"
 )
 
 // TestReopenAfterReject: the remote rejects the channel a Get offered (it
@@ -25,21 +26,7 @@ func TestReopenAfterReject(t *testing.T) {
 	defer cancel()
 	w := openStore(t, t.TempDir(), testPK)
 
-	ca, cb := pipePair(t)
-	errc := make(chan error, 1)
-	go func() { errc <- cb.Handshake(ctx) }()
-	if err := ca.Handshake(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	ma := protomux.New(ca, &protomux.Config{DeferStart: true})
-	mb := protomux.New(cb, &protomux.Config{DeferStart: true})
-	defer func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() }()
-	if _, err := w.ReplicateMux(ma, ca.IsInitiator(), ca.HandshakeHash()); err != nil {
-		t.Fatal(err)
-	}
+	ma, mb, cb := storeAndRemote(t, ctx, w)
 	// The remote refuses every offer, holding its reject back (corked)
 	// until it has opened the core itself.
 	asked := make(chan []byte, 16)
@@ -178,21 +165,7 @@ func TestReopenCapped(t *testing.T) {
 	}
 	defer rc.Close()
 
-	ca, cb := pipePair(t)
-	errc := make(chan error, 1)
-	go func() { errc <- cb.Handshake(ctx) }()
-	if err := ca.Handshake(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	ma := protomux.New(ca, &protomux.Config{DeferStart: true})
-	mb := protomux.New(cb, &protomux.Config{DeferStart: true})
-	defer func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() }()
-	if _, err := w.ReplicateMux(ma, ca.IsInitiator(), ca.HandshakeHash()); err != nil {
-		t.Fatal(err)
-	}
+	ma, mb, cb := storeAndRemote(t, ctx, w)
 	// The remote accepts each open with a valid capability, then closes
 	// the channel 10 ms later.
 	var opens atomic.Int64
@@ -213,4 +186,27 @@ func TestReopenCapped(t *testing.T) {
 	if n, most := opens.Load(), int64(watch/time.Second)+2; n < 2 || n > most {
 		t.Fatalf("the store opened the pinned core's channel %d times in %v, want 2 to %d", n, watch, most)
 	}
+}
+
+// storeAndRemote connects w, replicating on mux ma, to a bare remote mux mb
+// over a secret stream (cb is the remote's end). Neither mux is started:
+// the test registers the remote's handlers first. Both close at cleanup.
+func storeAndRemote(t *testing.T, ctx context.Context, w *Store) (ma, mb *protomux.Mux, cb *secretstream.Conn) {
+	t.Helper()
+	ca, cb := pipePair(t)
+	errc := make(chan error, 1)
+	go func() { errc <- cb.Handshake(ctx) }()
+	if err := ca.Handshake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ma = protomux.New(ca, &protomux.Config{DeferStart: true})
+	mb = protomux.New(cb, &protomux.Config{DeferStart: true})
+	t.Cleanup(func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() })
+	if _, err := w.ReplicateMux(ma, ca.IsInitiator(), ca.HandshakeHash()); err != nil {
+		t.Fatal(err)
+	}
+	return ma, mb, cb
 }

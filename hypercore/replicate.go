@@ -425,13 +425,13 @@ func (p *Peer) run() {
 		// The requests (and cancels) of one pass go out as one batch
 		// too: on a bulk download that is one frame for a window of
 		// requests instead of one frame (and one seal and open) each.
-		mux := p.ch.Mux()
-		mux.Cork()
-		if p.remoteOpened {
-			p.update()
-		}
-		next := p.expire(time.Now())
-		mux.Uncork()
+		var next time.Time
+		p.batched(func() {
+			if p.remoteOpened {
+				p.update()
+			}
+			next = p.expire(time.Now())
+		})
 		p.publishStats()
 		var due <-chan time.Time
 		if !next.IsZero() {
@@ -557,12 +557,17 @@ func (p *Peer) applyData(data []*Data) {
 			return // dropped for bad data: nothing more of it is applied
 		}
 		if len(data) > 0 && p.remoteOpened {
-			mux := p.ch.Mux()
-			mux.Cork()
-			p.update()
-			mux.Uncork()
+			p.batched(p.update)
 		}
 	}
+}
+
+// batched runs f with the mux corked: what f sends goes out as one batch.
+func (p *Peer) batched(f func()) {
+	mux := p.ch.Mux()
+	mux.Cork()
+	defer mux.Uncork()
+	f()
 }
 
 // onData applies the data messages that answer our requests, in one batch.

@@ -269,24 +269,7 @@ const headroom = 9
 // with ErrNotOpen before the channel is opened locally, ErrChannelClosed
 // after it closed and ErrClosed after the mux closed.
 func (msg *Message) Send(payload []byte) error {
-	tl := compact.UintSize(msg.typ)
-	m := msg.ch.mux
-	m.mu.Lock()
-	if m.corked > 0 {
-		defer m.mu.Unlock()
-		if err := msg.ch.sendableLocked(); err != nil {
-			return err
-		}
-		b, _ := m.reserve(msg.ch.localID, tl+len(payload))
-		putUint(b, msg.typ)
-		copy(b[tl:], payload)
-		return nil
-	}
-	m.mu.Unlock()
-	buf := make([]byte, headroom+tl+len(payload))
-	putUint(buf[headroom:], msg.typ)
-	copy(buf[headroom+tl:], payload)
-	return msg.ch.send(buf)
+	return send(msg, compact.Raw, payload)
 }
 
 // sendableLocked reports why nothing can be sent on c now, if so. Called
@@ -356,14 +339,18 @@ func (t *TypedMessage[T]) Type() uint64 { return t.msg.typ }
 // Send encodes v and sends it like Message.Send. An encoding error from
 // the codec is returned and nothing is sent. When the mux is corked, v is
 // encoded straight into the batch.
-func (t *TypedMessage[T]) Send(v T) error {
-	tl := compact.UintSize(t.msg.typ)
+func (t *TypedMessage[T]) Send(v T) error { return send(t.msg, t.codec, v) }
+
+// send encodes v with codec as one message of msg's type: straight into
+// the batch when the mux is corked, else into a frame of its own.
+func send[T any](msg *Message, codec compact.Codec[T], v T) error {
+	tl := compact.UintSize(msg.typ)
 	var s compact.State
-	t.codec.Preencode(&s, v)
+	codec.Preencode(&s, v)
 	if s.Err != nil {
 		return s.Err
 	}
-	c := t.msg.ch
+	c := msg.ch
 	m := c.mux
 	m.mu.Lock()
 	if m.corked > 0 {
@@ -372,7 +359,7 @@ func (t *TypedMessage[T]) Send(v T) error {
 			return err
 		}
 		b, mark := m.reserve(c.localID, tl+s.End)
-		if err := t.encode(b, tl, v); err != nil {
+		if err := encode(b, msg.typ, tl, codec, v); err != nil {
 			m.unreserve(mark)
 			return err
 		}
@@ -380,18 +367,18 @@ func (t *TypedMessage[T]) Send(v T) error {
 	}
 	m.mu.Unlock()
 	buf := make([]byte, headroom+tl+s.End)
-	if err := t.encode(buf[headroom:], tl, v); err != nil {
+	if err := encode(buf[headroom:], msg.typ, tl, codec, v); err != nil {
 		return err
 	}
 	return c.send(buf)
 }
 
-// encode writes the message type and then v into b, which holds exactly
-// the preencoded size of both.
-func (t *TypedMessage[T]) encode(b []byte, tl int, v T) error {
-	putUint(b, t.msg.typ)
+// encode writes the message type typ (tl bytes) and then v into b, which
+// holds exactly the preencoded size of both.
+func encode[T any](b []byte, typ uint64, tl int, codec compact.Codec[T], v T) error {
+	putUint(b, typ)
 	e := compact.State{Start: tl, End: len(b), Buf: b}
-	t.codec.Encode(&e, v)
+	codec.Encode(&e, v)
 	if e.Err != nil {
 		return e.Err
 	}
