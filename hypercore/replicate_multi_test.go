@@ -238,6 +238,23 @@ func TestReplicateHostileThenHonest(t *testing.T) {
 			r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
 			bad := connect(t, seeds[1], r, tc.tamper)
 			if tc.together {
+				// Once the hostile peer has been asked for something: an
+				// honest peer connected first can claim every block (a
+				// window holds all 600), and the hostile one then never
+				// answers anything to be dropped for.
+				asked := func() bool {
+					select {
+					case <-bad.b.Done():
+						return true
+					default:
+						return bad.b.Stats().Inflight > 0
+					}
+				}
+				for deadline := time.Now().Add(60 * time.Second); !asked(); time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("the hostile peer was asked for nothing")
+					}
+				}
 				connect(t, seeds[0], r, nil)
 			}
 			select {
