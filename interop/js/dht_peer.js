@@ -20,6 +20,7 @@
 //   {"op":"request","node":i,"host":h,"port":p,"command":c,"value":s}
 //   {"op":"delayedPing","node":i,"host":h,"port":p,"delay":ms}
 //   {"op":"destroy","node":i}                       destroy one node
+//   {"op":"mute","node":i}                          make one node silent, ports kept
 // Closing stdin destroys the nodes and exits.
 const DHT = require('dht-rpc')
 const dgram = require('dgram')
@@ -163,6 +164,14 @@ async function run (node, nodes, cmd) {
       const addr = node.address()
       await node.destroy()
       return { destroyed: addr.port }
+    }
+    case 'mute': {
+      // A dead node that keeps its ports: nothing in, nothing out, no ticks.
+      // Destroying it would free its ports for another process's node.
+      clearInterval(node._tickInterval)
+      node.io.suspended = true
+      for (const s of [node.io.serverSocket, node.io.clientSocket]) s.trySend = () => {}
+      return { muted: node.address().port }
     }
     case 'request': {
       const m = await node.request(
