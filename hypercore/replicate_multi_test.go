@@ -68,9 +68,11 @@ func seeders(t *testing.T, n, k int) []*Core {
 }
 
 // TestReplicateSpreadsAcrossPeers: a reader connected to three seeders
-// fetches from all of them and each block once.
+// fetches from all of them and each block once. The core holds more than
+// two request windows, so that the first seeder to connect cannot be asked
+// for everything before the others are.
 func TestReplicateSpreadsAcrossPeers(t *testing.T) {
-	const n = 1500
+	const n = 2*maxInflight + 500
 	seeds := seeders(t, n, 2)
 	key := seeds[0].Key()
 	r := mustOpen(t, t.TempDir(), Options{Key: key[:]})
