@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/warrenp2p/warren/compact"
@@ -133,12 +134,16 @@ type Peer struct {
 	wantPass        uint64               // update passes so far
 	timeouts        uint64
 	blocks          uint64
+	requests        uint64 // requests received
 	lastExtRecv     string
-	nextDue         time.Time     // when expire must look at the requests again
-	remoteWants     map[Want]bool // wants answered, until unwanted
-	window          int           // block requests kept in flight: shrinks on timeouts, regrows on answers
-	corked          int           // bytes of answers in the current protomux batch (run goroutine only)
-	lastShrink      time.Time     // when window last shrank
+	nextDue         time.Time           // when expire must look at the requests again
+	remoteWants     map[Want]bool       // wants answered, until unwanted
+	window          int                 // block requests kept in flight: shrinks on timeouts, regrows on answers
+	corked          int                 // bytes of answers in the current protomux batch (run goroutine only)
+	held            []*Request          // requests held back while the outgoing queue is long, oldest first
+	heldLive        map[uint64]*Request // the request of each id in held still to answer (cancels and reused ids drop entries)
+	waitingDrain    atomic.Bool         // held requests wait for the mux to drain (OnDrain wakes the worker)
+	lastShrink      time.Time           // when window last shrank
 	upgradeInflight bool
 	reorg           *pendingReorg // a newer fork whose ancestor is being narrowed down
 	reorgInflight   bool          // a hash request of reorg is in flight
@@ -177,6 +182,7 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		skip:          map[uint64]time.Time{},
 		sentWants:     map[uint64]uint64{},
 		remoteWants:   map[Want]bool{},
+		heldLive:      map[uint64]*Request{},
 		window:        maxInflight,
 		nextID:        1,
 		timeout:       DefaultRequestTimeout,
@@ -188,6 +194,11 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 		ID:       dk[:],
 		OnOpen:   p.onOpen,
 		OnClose:  func(bool) { p.signal() },
+		OnDrain: func() {
+			if p.waitingDrain.Load() {
+				p.signal()
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -197,8 +208,9 @@ func (c *Core) Replicate(mux *protomux.Mux, initiator bool, handshakeHash []byte
 	p.mRequest = ch.AddMessage(on(p, func(b []byte) (*Request, error) {
 		return compact.Decode[*Request](RequestCodec, b)
 	}, p.onRequest))
-	// Requests are answered at once, so a cancel has nothing to stop.
-	p.mCancel = ch.AddMessage(on[Cancel](p, decodeCancel, nil))
+	// A cancel drops a request still held back; one already answered has
+	// nothing left to stop.
+	p.mCancel = ch.AddMessage(on(p, decodeCancel, func(c Cancel) { delete(p.heldLive, c.Request) }))
 	// Answers are encoded straight into their frame (a typed message):
 	// no buffer of their own, no second copy of the block.
 	p.mData = protomux.AddTypedMessage(ch, DataCodec, func(d *Data) error {
@@ -384,16 +396,20 @@ func (p *Peer) run() {
 			return
 		}
 		for {
-			p.mu.Lock()
-			q, data := p.queue, p.data
-			p.queue, p.data = nil, nil
-			p.inMsgs, p.inBytes = 0, 0
-			p.mu.Unlock()
-			select {
-			case p.space <- struct{}{}:
-			default:
+			var q []func()
+			var data []*Data
+			if len(p.heldLive) < maxHeldRequests {
+				p.mu.Lock()
+				q, data = p.queue, p.data
+				p.queue, p.data = nil, nil
+				p.inMsgs, p.inBytes = 0, 0
+				p.mu.Unlock()
+				select {
+				case p.space <- struct{}{}:
+				default:
+				}
 			}
-			if len(q) == 0 && len(data) == 0 {
+			if len(q) == 0 && len(data) == 0 && !p.canAnswerHeld() {
 				break
 			}
 			// The answers to a run of requests go out as one protomux
@@ -403,13 +419,10 @@ func (p *Peer) run() {
 			mux := p.ch.Mux()
 			mux.Cork()
 			p.corked = 0
+			p.answerHeld()
 			for _, f := range q {
 				f()
-				if p.corked >= corkLimit {
-					mux.Uncork()
-					mux.Cork()
-					p.corked = 0
-				}
+				p.flushCorked()
 			}
 			mux.Uncork()
 			p.applyData(data)
@@ -498,7 +511,103 @@ func (p *Peer) onSync(m Sync) {
 	}
 }
 
+// Answers wait while the mux's outgoing queue holds at least
+// maxAnswerBacklog bytes (and is past its high water mark, so that OnDrain
+// will say when it is not). The requests wait in held, answered in order
+// once the queue drains, while the worker goes on reading the remote's
+// messages. Stopping to read instead (the mux's last-resort bound) would
+// leave two peers that download from each other at once each waiting for
+// the other to read: nothing would move again. JS does the same, holding
+// requests while its mux is not drained.
+//
+// The backlog stays well under the mux's read pause (32 MiB) even with
+// many cores answering on one mux: each adds at most a batch (corkLimit)
+// and a block past it. Once maxHeldRequests are held (far more than any
+// honest window) the worker takes no more of the remote's messages until
+// they are answered, so the remote is no longer read and at most
+// maxHeldRequests+maxQueuedMsgs requests are held.
+const (
+	maxAnswerBacklog = 4 << 20
+	maxHeldRequests  = 4096
+)
+
+// onRequest answers r, or holds it back behind earlier held requests or
+// while the outgoing queue is long.
 func (p *Peer) onRequest(r *Request) {
+	p.requests++
+	if len(p.held) == 0 && !p.backlogged() {
+		p.answer(r)
+		return
+	}
+	if len(p.held) > 2*len(p.heldLive)+64 {
+		p.compactHeld() // cancels and reused ids leave dead entries behind
+	}
+	p.held = append(p.held, r)
+	p.heldLive[r.ID] = r // a reused id replaces the earlier request, as in JS
+	p.waitingDrain.Store(true)
+}
+
+// backlogged reports whether answers should wait for the outgoing queue
+// to drain. waitingDrain is set first, so a drain that comes after the
+// check wakes the worker.
+func (p *Peer) backlogged() bool {
+	p.waitingDrain.Store(true)
+	mux := p.ch.Mux()
+	full := mux.Queued() >= maxAnswerBacklog && !mux.Drained()
+	if !full && len(p.held) == 0 {
+		p.waitingDrain.Store(false)
+	}
+	return full
+}
+
+// canAnswerHeld reports whether held requests can be answered now.
+func (p *Peer) canAnswerHeld() bool { return len(p.held) > 0 && !p.backlogged() }
+
+// answerHeld answers held requests, oldest first, until none is left or
+// the outgoing queue is long again. Called corked.
+func (p *Peer) answerHeld() {
+	for len(p.held) > 0 && !p.backlogged() {
+		r := p.held[0]
+		p.held[0] = nil
+		p.held = p.held[1:]
+		if p.heldLive[r.ID] != r {
+			continue // cancelled, or replaced by a later request of that id
+		}
+		delete(p.heldLive, r.ID)
+		p.answer(r)
+		p.flushCorked()
+	}
+	if len(p.held) == 0 {
+		p.held = nil
+		p.waitingDrain.Store(false)
+	}
+}
+
+// compactHeld drops the entries of held that will not be answered.
+func (p *Peer) compactHeld() {
+	live := p.held[:0]
+	for _, r := range p.held {
+		if p.heldLive[r.ID] == r {
+			live = append(live, r)
+		}
+	}
+	clear(p.held[len(live):])
+	p.held = live
+}
+
+// flushCorked sends the current batch once it holds corkLimit bytes, so
+// that large blocks stream instead of waiting for a whole run.
+func (p *Peer) flushCorked() {
+	if p.corked >= corkLimit {
+		mux := p.ch.Mux()
+		mux.Uncork()
+		mux.Cork()
+		p.corked = 0
+	}
+}
+
+// answer sends the data (or no-data) that answers r.
+func (p *Peer) answer(r *Request) {
 	info := p.c.Info()
 
 	if r.Fork != info.Fork {
@@ -949,6 +1058,7 @@ func (p *Peer) onUnwant(w Want) { delete(p.remoteWants, w) }
 // publishStats copies the worker's counters where Stats reads them.
 func (p *Peer) publishStats() {
 	p.mu.Lock()
-	p.stats = Stats{Blocks: p.blocks, Timeouts: p.timeouts, Inflight: len(p.inflight)}
+	p.stats = Stats{Blocks: p.blocks, Timeouts: p.timeouts, Inflight: len(p.inflight),
+		Requests: p.requests, Held: len(p.heldLive)}
 	p.mu.Unlock()
 }

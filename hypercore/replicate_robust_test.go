@@ -28,7 +28,17 @@ type rawRemote struct {
 
 func newRawRemote(t *testing.T, c *Core, handlers map[int]func([]byte) error) (*rawRemote, *Peer) {
 	t.Helper()
+	return newRawRemoteConn(t, c, handlers, nil)
+}
+
+// newRawRemoteConn is newRawRemote with the remote's end of the
+// connection passed through wrap (when not nil).
+func newRawRemoteConn(t *testing.T, c *Core, handlers map[int]func([]byte) error, wrap func(net.Conn) net.Conn) (*rawRemote, *Peer) {
+	t.Helper()
 	ca, cb := net.Pipe()
+	if wrap != nil {
+		cb = wrap(cb)
+	}
 	ma := protomux.New(protomux.Framed(ca), &protomux.Config{DeferStart: true})
 	mb := protomux.New(protomux.Framed(cb), &protomux.Config{DeferStart: true})
 	t.Cleanup(func() { ma.Close(); mb.Close(); <-ma.Done(); <-mb.Done() })

@@ -149,6 +149,11 @@ type Stats struct {
 	Timeouts uint64
 	// Inflight is the number of requests awaiting an answer.
 	Inflight int
+	// Requests is the number of requests received from the remote.
+	Requests uint64
+	// Held is the number of the remote's requests waiting to be answered
+	// until the connection's outgoing queue drains.
+	Held int
 }
 
 // Stats returns p's counters.

@@ -21,9 +21,14 @@
 //
 // Sending never blocks: frames are queued and written by the writer, as a
 // JS stream buffers writes. Use [Mux.Drained] or [Mux.WaitDrain] for
-// backpressure. When more than 8 MiB is queued the reader stops reading
+// backpressure. When more than 32 MiB is queued the reader stops reading
 // from the connection until the writer catches up, so a peer that does not
-// read cannot make the queue grow without bound.
+// read cannot make the queue grow without bound. That bound is a last
+// resort: if both ends of a connection reach it at once, neither reads
+// and neither writer can finish. A protocol that answers requests with
+// bulk data holds its answers back while the queue is long ([Mux.Queued],
+// [Mux.Drained], ChannelOptions.OnDrain), as hypercore does, and keeps
+// reading meanwhile.
 //
 // # Errors
 //
@@ -53,7 +58,7 @@
 //     the control channel). Closing a channel that was never opened does not
 //     upset the open count or the free id list as it does in JS.
 //   - The outgoing queue is unbounded like a JS stream's, but the reader
-//     stops reading while more than 8 MiB is queued.
+//     stops reading while more than 32 MiB is queued.
 package protomux
 
 import (
@@ -95,7 +100,7 @@ const (
 	// defaultHighWaterMark is the JS stream default.
 	defaultHighWaterMark = 16 * 1024
 	// readPauseBytes is the queued size at which the reader pauses.
-	readPauseBytes = 8 * 1024 * 1024
+	readPauseBytes = 32 * 1024 * 1024
 	// defaultMaxRemoteChannels bounds the ids a remote can have in use.
 	defaultMaxRemoteChannels = 1 << 16
 	// maxBatchDepth bounds batches nested in batches. JS peers never send
@@ -470,6 +475,14 @@ func (m *Mux) Drained() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.drained
+}
+
+// Queued returns how many bytes of frames wait for the writer, including
+// those it is writing now but not an open corked batch.
+func (m *Mux) Queued() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.queued
 }
 
 // WaitDrain blocks until the outgoing queue is below the high water mark,
